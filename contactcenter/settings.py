@@ -1,0 +1,315 @@
+"""Settings, read once from environment variables.
+
+Every variable is parsed here; a value that does not parse stops start-up with an
+ImproperlyConfigured error naming the variable. With no environment at all the product
+runs embedded: SQLite and a Valkey server started by `manage.py serve` on a unix socket
+in DATA_DIR.
+"""
+
+import hashlib
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+_UNSET = object()
+
+
+def _read(name: str, cast, default=_UNSET):
+    """Read one variable; any parse failure names the variable and the bad value."""
+    try:
+        if default is _UNSET:
+            return cast(name)
+        return cast(name, default=default)
+    except ImproperlyConfigured:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(f"{name}={env.str(name)!r} is not valid: {exc}") from exc
+
+
+def _strict_bool(name: str, default: bool) -> bool:
+    # django-environ treats any unknown word as False; a typo must not silently turn DEBUG off.
+    raw = env.str(name, default="").strip().lower()
+    if raw == "":
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not valid: use true/false, 1/0, yes/no, on/off")
+
+
+def _port(name: str, default: int) -> int:
+    value = _read(name, env.int, default)
+    if not 0 < value < 65536:
+        raise ImproperlyConfigured(f"{name}={value} is not valid: a TCP port is 1-65535")
+    return value
+
+
+def _embedded_valkey_socket(data_dir: Path) -> Path:
+    # A unix socket path must fit in sun_path (108 bytes); deep checkouts fall back to /tmp.
+    path = data_dir / "valkey.sock"
+    if len(str(path)) < 100:
+        return path
+    digest = hashlib.sha1(str(data_dir).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"contactcenter-{digest}.sock"
+
+
+def _redis_url(name: str, default: str) -> str:
+    value = env.str(name, default="") or default
+    scheme = urlsplit(value).scheme
+    if scheme not in {"redis", "rediss", "unix"}:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not valid: use redis://, rediss:// or unix:// URLs"
+        )
+    return value
+
+
+def celery_broker_url(redis_url: str) -> str:
+    """Kombu spells a unix-socket Redis URL `redis+socket://`; redis-py spells it `unix://`."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url.removeprefix("unix://")
+    return redis_url
+
+
+# --- Core -------------------------------------------------------------------------------
+
+DEBUG = _strict_bool("DEBUG", default=False)
+DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / ".data"))).resolve()
+
+if DEBUG:
+    SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-development-only-key")
+    ALLOWED_HOSTS = _read("ALLOWED_HOSTS", env.list, ["localhost", "127.0.0.1", "[::1]", "0.0.0.0"])
+else:
+    SECRET_KEY = env.str("SECRET_KEY", default="")
+    if not SECRET_KEY:
+        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off")
+    ALLOWED_HOSTS = _read("ALLOWED_HOSTS", env.list, [])
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("ALLOWED_HOSTS is required when DEBUG is off")
+
+CSRF_TRUSTED_ORIGINS = _read("CSRF_TRUSTED_ORIGINS", env.list, [])
+# Public base URL of this deployment (behind a proxy): used to build webhook URLs.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
+
+# Where `manage.py serve` binds daphne.
+HOST = env.str("HOST", default="127.0.0.1")
+PORT = _port("PORT", 8000)
+
+INSTALLED_APPS = [
+    "daphne",
+    "contactcenter.core.admin_config.ContactCenterAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "drf_spectacular",
+    "messaging",
+    "routing",
+    "contactcenter.core",
+    "contactcenter.accounts",
+    "contactcenter.desk",
+    "contactcenter.flows",
+]
+
+MIDDLEWARE = [
+    "contactcenter.core.requestid.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "contactcenter.urls"
+ASGI_APPLICATION = "contactcenter.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "contactcenter.accounts.context_processors.roles",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------
+
+DB_POOL_MAX_SIZE = _read("DB_POOL_MAX_SIZE", env.int, 10)
+_database_url = env.str("DATABASE_URL", default="")
+if _database_url:
+    try:
+        _db = env.db_url_config(_database_url)
+    except Exception as exc:  # django-environ raises several types for a bad URL
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
+    if _db.get("ENGINE") not in {
+        "django.db.backends.postgresql",
+        "django.db.backends.sqlite3",
+    }:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL: unsupported database {_db.get('ENGINE')!r}; use postgres:// or sqlite://"
+        )
+else:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DATA_DIR / "contactcenter.sqlite3")}
+
+if _db["ENGINE"] == "django.db.backends.postgresql":
+    # Under ASGI each request runs in a fresh thread, so CONN_MAX_AGE reuses nothing:
+    # Django's psycopg pool keeps connections warm (REFERENCE.md 9: ~4.5x throughput).
+    _db.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DB_POOL_MAX_SIZE}
+    _db["CONN_MAX_AGE"] = 0
+else:
+    # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN,
+    # so concurrent writers queue on busy_timeout instead of failing with "database is locked".
+    _db.setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: channel layer, Celery broker, cache -----------------------------------------
+
+EMBEDDED_VALKEY_SOCKET = _embedded_valkey_socket(DATA_DIR)
+REDIS_URL = _redis_url("REDIS_URL", f"unix://{EMBEDDED_VALKEY_SOCKET}")
+# True when no REDIS_URL was given: `manage.py serve` starts Valkey itself.
+REDIS_EMBEDDED = not env.str("REDIS_URL", default="")
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # redis-py 8's default 5 s socket timeout equals the layer's blocking-read
+            # timeout, which kills idle websocket consumers (REFERENCE.md 9).
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            "prefix": "cc:asgi",
+        },
+    }
+}
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "cc",
+    }
+}
+
+CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict = {}
+# Celery logs through LOGGING above, one line per event like everything else.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_CONCURRENCY = _read("CELERY_WORKER_CONCURRENCY", env.int, 2)
+
+# --- Auth, i18n, static -----------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
+LANGUAGES = [("en", _("English")), ("es", _("Spanish"))]
+if LANGUAGE_CODE not in {code for code, _name in LANGUAGES}:
+    raise ImproperlyConfigured(f"LANGUAGE_CODE={LANGUAGE_CODE!r} is not valid: use en or es")
+LOCALE_PATHS = [BASE_DIR / "contactcenter" / "locale"]
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+MEDIA_ROOT = DATA_DIR / "media"
+MEDIA_URL = "media/"
+
+SESSION_COOKIE_SECURE = _strict_bool("SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- API --------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "contactcenter API",
+    "VERSION": "1",
+}
+
+# --- Logging: one line per event, with the request id where there is a request ----------
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL={LOG_LEVEL!r} is not valid: use DEBUG, INFO, WARNING, ERROR or CRITICAL"
+    )
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "contactcenter.core.requestid.RequestIdFilter"}},
+    "formatters": {
+        "line": {
+            "()": "contactcenter.core.requestid.OneLineFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        }
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": "line",
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Replace Django's own DEBUG-only console handler, which would print lines twice.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.db.backends": {"level": "INFO"},
+        # Daphne/Twisted access lines already carry the path; keep them at INFO.
+        "daphne": {"level": "INFO"},
+    },
+}

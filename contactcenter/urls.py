@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from contactcenter.core.views import healthz
+from contactcenter.desk.urls import desk_patterns, supervisor_patterns
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("desk/", include(desk_patterns)),
+    path("supervisor/", include(supervisor_patterns)),
+    path("", include("contactcenter.accounts.urls")),
+]

@@ -1,0 +1,101 @@
+"""The shared cast: an admin, a supervisor, two agents and an outsider without a role."""
+
+import pytest
+from django.test import Client
+
+from contactcenter.accounts.roles import Role
+from contactcenter.accounts.services import user_ensure_with_role
+
+PASSWORD = "a-long-test-password"
+
+
+def _member(username: str, role: Role | None):
+    return user_ensure_with_role(username=username, password=PASSWORD, role=role)
+
+
+@pytest.fixture
+def admin_user(db):
+    return _member("admin", Role.ADMIN)
+
+
+@pytest.fixture
+def supervisor(db):
+    return _member("supervisor", Role.SUPERVISOR)
+
+
+@pytest.fixture
+def agent1(db):
+    return _member("agent1", Role.AGENT)
+
+
+@pytest.fixture
+def agent2(db):
+    return _member("agent2", Role.AGENT)
+
+
+@pytest.fixture
+def outsider(db):
+    return _member("outsider", None)
+
+
+@pytest.fixture
+def client_for():
+    """A test client signed in as the given user."""
+
+    def make(user) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+def pytest_configure(config):
+    # Production settings hash static files via a manifest that `collectstatic` writes;
+    # tests render templates without collecting, so they use the plain storage.
+    from django.conf import settings
+
+    settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def celery_worker_process():
+    """A real Celery worker process on the suite's broker; stopped (and waited for) after."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from contactcenter.celery import app as celery_app
+
+    name = f"test-{os.getpid()}-{time.monotonic_ns()}@%h"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "contactcenter",
+            "worker",
+            "--pool",
+            "solo",
+            "--hostname",
+            name,
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not celery_app.control.ping(timeout=0.5):
+        assert process.poll() is None, "the Celery worker exited while starting"
+        assert time.monotonic() < deadline, "the Celery worker did not answer within 30 s"
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
