@@ -74,3 +74,16 @@ def test_the_sign_in_page_fits_a_phone(browser, live_server, db):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "login-phone-es.png"), full_page=True)
     context.close()
+
+
+def test_an_admin_lands_in_the_django_admin_in_spanish(live_server, browser, admin_user):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="es-ES")
+    page = context.new_page()
+    sign_in(page, live_server.url, "admin")
+    page.wait_for_url(f"{live_server.url}/admin/")
+    assert page.locator("#site-name").inner_text() == "Administración de contactcenter"
+    # Django's own admin strings are Spanish too; the groups are listed for the admin.
+    assert page.locator("text=Autenticación y autorización").count() == 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "admin-es.png"), full_page=True)
+    context.close()
