@@ -196,9 +196,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: channel layer, Celery broker, cache -----------------------------------------
 
 EMBEDDED_VALKEY_SOCKET = _embedded_valkey_socket(DATA_DIR)
-REDIS_URL = _redis_url("REDIS_URL", f"unix://{EMBEDDED_VALKEY_SOCKET}")
+_EMBEDDED_REDIS_URL = f"unix://{EMBEDDED_VALKEY_SOCKET}"
+REDIS_URL = _redis_url("REDIS_URL", _EMBEDDED_REDIS_URL)
 # True when no REDIS_URL was given: `manage.py serve` starts Valkey itself.
-REDIS_EMBEDDED = not env.str("REDIS_URL", default="")
+REDIS_EMBEDDED = REDIS_URL == _EMBEDDED_REDIS_URL
 
 CHANNEL_LAYERS = {
     "default": {

@@ -4,20 +4,26 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 class PingConsumer(AsyncJsonWebsocketConsumer):
     """Liveness of the websocket stack for signed-in users: echoes `ping` with `pong`.
 
-    It joins a channel-layer group so that a round trip through Redis can be checked too.
+    It joins a per-user channel-layer group (never one group for everybody: fan-out cost
+    grows with group size), so that a round trip through Redis can be checked too.
     """
 
-    group = "ping"
+    @staticmethod
+    def group_for(user_id: int) -> str:
+        return f"ping.user.{user_id}"
 
     async def connect(self):
-        if not self.scope["user"].is_authenticated:
+        user = self.scope["user"]
+        if not user.is_authenticated:
             await self.close(code=4401)
             return
+        self.group = self.group_for(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code):
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
         if content.get("type") == "ping":

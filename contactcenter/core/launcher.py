@@ -56,13 +56,11 @@ class Launcher:
         host: str,
         port: int,
         write: Callable[[str], None],
-        env: dict[str, str] | None = None,
     ):
         self.host = host
         self.port = port
         self.write = write
-        self.env = dict(os.environ if env is None else env)
-        self.env["PYTHONUNBUFFERED"] = "1"
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.children: list[Child] = []
         self._stop = threading.Event()
         self._output_lock = threading.Lock()
@@ -103,11 +101,11 @@ class Launcher:
     def watch(self) -> int:
         """Block until a stop is requested (exit 0) or a child dies on its own (exit 1)."""
         while not self._stop.wait(0.5):
-            for child in self.children:
-                if not child.running:
-                    code = child.process.returncode if child.process else None
-                    self.say(f"{child.name} exited on its own (code {code}); stopping everything")
-                    return 1
+            child = self.dead_child()
+            if child is not None:
+                code = child.process.returncode if child.process else None
+                self.say(f"{child.name} exited on its own (code {code}); stopping everything")
+                return 1
         return 0
 
     def dead_child(self) -> Child | None:
@@ -183,21 +181,26 @@ class Launcher:
             os.killpg(process.pid, signum)
 
 
+def answers_ping(path: Path) -> bool:
+    """Whether a Redis-protocol server answers PING on the unix socket `path`."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1)
+            sock.connect(str(path))
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def wait_for_unix_socket(path: Path, *, launcher: Launcher, timeout: float = 15.0) -> bool:
-    """Wait until a Redis-protocol server answers PING on `path`."""
+    """Wait until the server on `path` answers PING; False if its process died first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not launcher.stopping:
         if launcher.dead_child() is not None:
             return False
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(1)
-                sock.connect(str(path))
-                sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return True
-        except OSError:
-            pass
+        if answers_ping(path):
+            return True
         time.sleep(0.1)
     return False
 

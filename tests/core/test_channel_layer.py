@@ -9,6 +9,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
 from contactcenter.asgi import application
+from contactcenter.core.consumers import PingConsumer
 
 
 def test_the_channel_layer_is_redis_with_no_socket_timeout():
@@ -49,7 +50,7 @@ def _communicator(cookie: str | None, origin: bytes = b"http://localhost"):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_signed_in_user_pings_and_receives_a_group_broadcast(session_cookie):
+def test_a_signed_in_user_pings_and_receives_a_group_broadcast(session_cookie, agent1):
     async def scenario():
         communicator = _communicator(session_cookie)
         connected, _ = await communicator.connect()
@@ -57,7 +58,8 @@ def test_a_signed_in_user_pings_and_receives_a_group_broadcast(session_cookie):
         ping_id = uuid.uuid4().hex
         await communicator.send_json_to({"type": "ping", "id": ping_id})
         assert await communicator.receive_json_from() == {"type": "pong", "id": ping_id}
-        await get_channel_layer().group_send("ping", {"type": "broadcast", "payload": "hi"})
+        group = PingConsumer.group_for(agent1.pk)
+        await get_channel_layer().group_send(group, {"type": "broadcast", "payload": "hi"})
         assert await communicator.receive_json_from(timeout=5) == {
             "type": "broadcast",
             "payload": "hi",
@@ -85,3 +87,17 @@ def test_a_foreign_origin_is_refused(session_cookie):
         assert not connected
 
     asyncio.run(scenario())
+
+
+def test_the_cache_is_stored_in_redis():
+    import redis
+    from django.core.cache import cache
+
+    key = f"probe-{uuid.uuid4().hex}"
+    cache.set(key, {"n": 1}, timeout=30)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        assert client.exists(cache.make_and_validate_key(key)) == 1
+    finally:
+        cache.delete(key)
+        client.close()

@@ -5,8 +5,9 @@ and, when the suite itself runs on PostgreSQL and Redis, once against those.
 """
 
 import os
+import re
 import signal
-import time
+import sqlite3
 import urllib.request
 import uuid
 from pathlib import Path
@@ -14,7 +15,15 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.support.processes import Launched, alive, base_env, descendants, free_port, get_json
+from tests.support.processes import (
+    Launched,
+    alive,
+    base_env,
+    descendants,
+    free_port,
+    get_json,
+    still_alive,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -80,8 +89,12 @@ def test_serve_starts_everything_answers_healthz_and_stops_every_child(launcher_
         launched.process.send_signal(signal.SIGINT)
         assert launched.process.wait(timeout=60) == 0, launched.output
         assert launched.wait_for_line("serve  | stopped", timeout=5)
-        time.sleep(0.5)
-        assert [pid for pid in children if alive(pid)] == []
+        assert still_alive(children) == []
+        if "DATABASE_URL" not in env:
+            # The embedded database really runs in WAL mode (a property of the file).
+            database = Path(env["DATA_DIR"]) / "contactcenter.sqlite3"
+            with sqlite3.connect(database) as conn:
+                assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         launched.kill_tree()
 
@@ -98,7 +111,64 @@ def test_a_dying_child_stops_the_whole_product(tmp_path):
         os.kill(daphne, signal.SIGKILL)
         assert launched.process.wait(timeout=60) == 1
         assert "web exited on its own" in launched.output
-        time.sleep(0.5)
-        assert [pid for pid in children if alive(pid)] == []
+        assert still_alive(children) == []
+    finally:
+        launched.kill_tree()
+
+
+def test_a_second_serve_on_the_same_data_dir_refuses_and_leaves_the_first_alone(tmp_path):
+    port = free_port()
+    first = Launched(base_env(tmp_path, port))
+    second = None
+    try:
+        assert first.wait_for_line("contactcenter is up at", timeout=90), first.output
+        second = Launched(base_env(tmp_path, free_port()))
+        assert second.process.wait(timeout=30) == 1
+        assert "another `serve` is running with DATA_DIR=" in second.output
+        assert get_json(f"http://127.0.0.1:{port}/healthz")[0] == 200
+    finally:
+        first.kill_tree()
+        if second is not None:
+            second.kill_tree()
+
+
+def test_children_stop_when_the_launcher_is_killed_outright(tmp_path):
+    """PR_SET_PDEATHSIG: a launcher killed with SIGKILL cannot stop its children itself."""
+    launched = Launched(base_env(tmp_path, free_port()))
+    try:
+        assert launched.wait_for_line("contactcenter is up at", timeout=90), launched.output
+        children = descendants(launched.process.pid)
+        assert len(children) >= 5  # valkey wrapper + server, worker (+ pool), beat, daphne
+        launched.process.kill()
+        launched.process.wait()
+        assert still_alive(children, timeout=30) == []
+    finally:
+        launched.kill_tree()
+
+
+def test_production_mode_collects_hashed_static_files_and_seeds_no_demo_users(tmp_path):
+    port = free_port()
+    env = {
+        **base_env(tmp_path, port),
+        "DEBUG": "false",
+        "SECRET_KEY": "production-like-secret-for-the-launcher-test",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
+    launched = Launched(env)
+    try:
+        assert launched.wait_for_line("contactcenter is up at", timeout=90), launched.output
+        assert "demo logins" not in launched.output
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/") as page:
+            html = page.read().decode()
+        stylesheet = re.search(r'href="(/static/css/app\.[0-9a-f]{12}\.css)"', html)
+        assert stylesheet, html
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{stylesheet.group(1)}") as css:
+            assert css.status == 200
+            assert "max-age=315360000" in css.headers["Cache-Control"]
+        database = Path(env["DATA_DIR"]) / "contactcenter.sqlite3"
+        with sqlite3.connect(database) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM auth_user").fetchone() == (0,)
+        launched.process.send_signal(signal.SIGINT)
+        assert launched.process.wait(timeout=60) == 0
     finally:
         launched.kill_tree()

@@ -105,3 +105,13 @@ def base_env(tmp_path: Path, port: int) -> dict[str, str]:
         "PORT": str(port),
         "CELERY_WORKER_CONCURRENCY": "1",
     }
+
+
+def still_alive(pids: set[int], timeout: float = 10.0) -> list[int]:
+    """The pids still running after waiting up to `timeout` for all of them to end."""
+    deadline = time.monotonic() + timeout
+    while True:
+        running = sorted(pid for pid in pids if alive(pid))
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.1)

@@ -5,7 +5,12 @@ from django.core.management import BaseCommand, CommandError, call_command
 from django.db import connections
 
 from contactcenter.core.demo import DEMO_PASSWORD, DEMO_USERS
-from contactcenter.core.launcher import Launcher, python_module, wait_for_unix_socket
+from contactcenter.core.launcher import (
+    Launcher,
+    answers_ping,
+    python_module,
+    wait_for_unix_socket,
+)
 
 
 class Command(BaseCommand):
@@ -60,6 +65,13 @@ class Command(BaseCommand):
 
     def _start_embedded_valkey(self, launcher: Launcher) -> bool:
         socket_path = settings.EMBEDDED_VALKEY_SOCKET
+        # Checked before starting ours: otherwise the other server's PONG would pass for ours.
+        if answers_ping(socket_path):
+            launcher.say(
+                f"a Valkey already answers on {socket_path}: another `serve` is running with "
+                f"DATA_DIR={settings.DATA_DIR}; stop it or set another DATA_DIR"
+            )
+            return False
         launcher.start_child(
             "valkey",
             python_module(
@@ -72,10 +84,7 @@ class Command(BaseCommand):
         )
         if wait_for_unix_socket(socket_path, launcher=launcher):
             return True
-        launcher.say(
-            f"embedded Valkey did not answer on {socket_path} "
-            "(is another `serve` running with this DATA_DIR?)"
-        )
+        launcher.say(f"embedded Valkey did not answer on {socket_path}")
         return False
 
     def _seeds_demo(self, options) -> bool:
@@ -99,6 +108,7 @@ class Command(BaseCommand):
                 "celery",
                 "-A",
                 "contactcenter",
+                "--quiet",  # no multi-line banner: one line per event
                 "worker",
                 "--loglevel",
                 settings.LOG_LEVEL,
@@ -114,6 +124,7 @@ class Command(BaseCommand):
                 "celery",
                 "-A",
                 "contactcenter",
+                "--quiet",
                 "beat",
                 "--loglevel",
                 settings.LOG_LEVEL,
