@@ -173,7 +173,12 @@ if _database_url:
         )
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DATA_DIR / "contactcenter.sqlite3")}
+    _db = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(DATA_DIR / "contactcenter.sqlite3"),
+        # A file, not memory: tests share it with the live server and Celery worker processes.
+        "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
+    }
 
 if _db["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI each request runs in a fresh thread, so CONN_MAX_AGE reuses nothing:
@@ -228,7 +233,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Scheduled messages live in the database; this tick releases the ones that are due.
+    "messaging-scheduled-release": {
+        "task": "messaging.tasks.scheduled_release",
+        "schedule": _read("SCHEDULED_RELEASE_INTERVAL", env.float, 10.0),
+    },
+}
 # Celery logs through LOGGING above, one line per event like everything else.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_CONCURRENCY = _read("CELERY_WORKER_CONCURRENCY", env.int, 2)

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from contactcenter.core.views import healthz
 from contactcenter.desk.urls import desk_patterns, supervisor_patterns
+from messaging.urls import twilio_patterns
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -10,5 +11,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("desk/", include(desk_patterns)),
     path("supervisor/", include(supervisor_patterns)),
+    path("", include(twilio_patterns)),
     path("", include("contactcenter.accounts.urls")),
 ]

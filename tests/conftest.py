@@ -62,6 +62,16 @@ def pytest_configure(config):
     }
 
 
+def _test_database_url() -> str:
+    """The URL of the database the tests use, for processes the tests start."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
 @pytest.fixture
 def celery_worker_process():
     """A real Celery worker process on the suite's broker; stopped (and waited for) after."""
@@ -88,7 +98,7 @@ def celery_worker_process():
             "--without-mingle",
             "--without-gossip",
         ],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "DATABASE_URL": _test_database_url()},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

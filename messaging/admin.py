@@ -1,0 +1,396 @@
+"""Admin for the messaging engine. Writes with side effects (keys, opt-outs, retries) go
+through services; everything else is plain model validation (`full_clean`)."""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from messaging import crypto
+from messaging.addresses import AddressError, parse_address
+from messaging.models import (
+    Account,
+    ApiKey,
+    Contact,
+    Conversation,
+    Media,
+    Message,
+    MessageStatusChange,
+    MessagingService,
+    OptOut,
+    ProviderAccount,
+    Sender,
+    StatusCallback,
+)
+from messaging.services import accounts as account_services
+from messaging.services import optout as optout_services
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ("friendly_name", "sid", "active", "date_created")
+    readonly_fields = ("sid", "date_created", "date_updated")
+    actions = ("rotate_auth_token",)
+
+    def save_model(self, request, obj, form, change):
+        if not obj.auth_token_encrypted:
+            token = crypto.new_token()
+            obj.auth_token_encrypted = crypto.encrypt(token)
+            messages.warning(request, _("Auth token (shown once): %s") % token)
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Rotate the auth token (shown once)"))
+    def rotate_auth_token(self, request, queryset):
+        for account in queryset:
+            token = account_services.account_rotate_auth_token(account=account)
+            messages.warning(
+                request,
+                _("%(sid)s new auth token: %(token)s")
+                % {
+                    "sid": account.sid,
+                    "token": token,
+                },
+            )
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("friendly_name", "sid", "account", "date_created", "revoked_at")
+    list_filter = ("revoked_at",)
+    fields = ("friendly_name", "account", "sid", "date_created", "revoked_at")
+    readonly_fields = ("sid", "date_created", "revoked_at")
+    actions = ("revoke",)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        issued = account_services.api_key_create(
+            account=obj.account, friendly_name=obj.friendly_name
+        )
+        obj.pk, obj.sid = issued.key.pk, issued.key.sid
+        messages.warning(
+            request,
+            _("API key %(sid)s secret (shown once, store it now): %(secret)s")
+            % {"sid": issued.key.sid, "secret": issued.secret},
+        )
+
+    @admin.action(description=_("Revoke the selected keys"))
+    def revoke(self, request, queryset):
+        for key in queryset:
+            account_services.api_key_revoke(key=key)
+
+
+class ProviderAccountForm(forms.ModelForm):
+    credentials = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": '{"auth_token": "…"}'}),
+        help_text=_(
+            "JSON object of secrets, stored encrypted. Leave empty to keep the current ones."
+        ),
+    )
+
+    class Meta:
+        model = ProviderAccount
+        fields = ("account", "name", "kind", "credentials_env_prefix", "settings", "active")
+
+    def clean_credentials(self):
+        raw = self.cleaned_data["credentials"].strip()
+        if not raw:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise forms.ValidationError(_("Not valid JSON: %s") % exc) from exc
+        if not isinstance(value, dict):
+            raise forms.ValidationError(_("Enter a JSON object."))
+        return value
+
+    def save(self, commit=True):
+        credentials = self.cleaned_data.get("credentials")
+        if credentials is not None:
+            self.instance.credentials_encrypted = crypto.encrypt(json.dumps(credentials))
+        return super().save(commit)
+
+
+@admin.register(ProviderAccount)
+class ProviderAccountAdmin(admin.ModelAdmin):
+    form = ProviderAccountForm
+    list_display = ("name", "kind", "sid", "has_credentials", "active")
+    list_filter = ("kind", "active")
+
+    @admin.display(boolean=True, description=_("credentials stored"))
+    def has_credentials(self, obj):
+        return bool(obj.credentials_encrypted or obj.credentials_env_prefix)
+
+
+class SenderInline(admin.TabularInline):
+    model = Sender
+    fields = ("kind", "address", "provider", "country", "mms_capable", "throughput", "active")
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Sender)
+class SenderAdmin(admin.ModelAdmin):
+    list_display = (
+        "address",
+        "kind",
+        "channel",
+        "service",
+        "country",
+        "rate",
+        "mms_capable",
+        "active",
+    )
+    list_filter = ("channel", "kind", "active", "service")
+    search_fields = ("address", "friendly_name")
+    readonly_fields = ("sid", "channel", "date_created", "date_updated")
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "account",
+                    "provider",
+                    "service",
+                    "kind",
+                    "address",
+                    "friendly_name",
+                    "country",
+                    "sid",
+                    "channel",
+                    "active",
+                )
+            },
+        ),
+        (_("Capabilities and pacing"), {"fields": ("sms_capable", "mms_capable", "throughput")}),
+        (
+            _("Webhooks"),
+            {
+                "fields": (
+                    "inbound_request_url",
+                    "inbound_method",
+                    "fallback_url",
+                    "status_callback_url",
+                )
+            },
+        ),
+    )
+
+    @admin.display(description=_("segments/s"))
+    def rate(self, obj):
+        return obj.segments_per_second
+
+
+@admin.register(MessagingService)
+class MessagingServiceAdmin(admin.ModelAdmin):
+    list_display = (
+        "friendly_name",
+        "sid",
+        "usecase",
+        "sender_count",
+        "sticky_sender",
+        "smart_encoding",
+    )
+    readonly_fields = ("sid", "date_created", "date_updated")
+    inlines = (SenderInline,)
+    fieldsets = (
+        (None, {"fields": ("account", "friendly_name", "sid", "usecase")}),
+        (
+            _("Sender pool"),
+            {
+                "fields": (
+                    "sticky_sender",
+                    "area_code_geomatch",
+                    "country_geomatch",
+                    "fallback_to_long_code",
+                )
+            },
+        ),
+        (_("Content and delivery"), {"fields": ("smart_encoding", "validity_period")}),
+        (
+            _("Integration"),
+            {
+                "fields": (
+                    "inbound_request_url",
+                    "inbound_method",
+                    "fallback_url",
+                    "fallback_method",
+                    "status_callback",
+                    "use_inbound_webhook_on_number",
+                )
+            },
+        ),
+    )
+
+    @admin.display(description=_("senders"))
+    def sender_count(self, obj):
+        return obj.senders.count()
+
+
+class HistoryInline(admin.TabularInline):
+    model = MessageStatusChange
+    fields = ("status", "error_code", "source", "at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class MediaInline(admin.TabularInline):
+    model = Media
+    fields = ("sid", "url", "file", "content_type", "size")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class CallbackInline(admin.TabularInline):
+    model = StatusCallback
+    fields = ("status", "url", "state", "attempts", "last_status_code", "last_error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = (
+        "sid",
+        "direction",
+        "from_address",
+        "to_address",
+        "status",
+        "error_code",
+        "num_segments",
+        "date_created",
+    )
+    list_filter = ("status", "direction", "channel", "service")
+    search_fields = ("sid", "to_address", "from_address", "provider_message_id")
+    date_hierarchy = "date_created"
+    inlines = (HistoryInline, MediaInline, CallbackInline)
+    list_select_related = ("service",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Message._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # messages are sent through the API, which validates and dispatches
+
+
+class OptOutForm(forms.ModelForm):
+    class Meta:
+        model = OptOut
+        fields = ("service", "sender", "address", "keyword")
+
+    def clean_address(self):
+        try:
+            return parse_address(self.cleaned_data["address"]).value
+        except AddressError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("service")) == bool(data.get("sender")):
+            raise forms.ValidationError(_("Choose a messaging service or a sender, not both."))
+        return data
+
+
+@admin.register(OptOut)
+class OptOutAdmin(admin.ModelAdmin):
+    form = OptOutForm
+    list_display = ("address", "service", "sender", "keyword", "source", "date_created")
+    list_filter = ("source", "service")
+    search_fields = ("address",)
+
+    def save_model(self, request, obj, form, change):
+        # Through the service: blocking also fails the messages still waiting for this address.
+        saved = optout_services.optout_block(
+            address=obj.address,
+            service=obj.service,
+            sender=obj.sender,
+            keyword=obj.keyword,
+            source="admin",
+        )
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj):
+        optout_services.optout_unblock(address=obj.address, service=obj.service, sender=obj.sender)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+@admin.register(StatusCallback)
+class StatusCallbackAdmin(admin.ModelAdmin):
+    list_display = (
+        "message",
+        "status",
+        "short_url",
+        "state",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "date_created",
+    )
+    list_filter = ("state", "status")
+    search_fields = ("message__sid", "url")
+    readonly_fields = (
+        "message",
+        "url",
+        "status",
+        "params",
+        "state",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "date_created",
+        "date_done",
+    )
+    actions = ("retry",)
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("URL"))
+    def short_url(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.url, obj.url[:60])
+
+    @admin.action(description=_("Retry the selected callbacks"))
+    def retry(self, request, queryset):
+        from messaging import tasks
+
+        retried = queryset.exclude(state=StatusCallback.State.DELIVERED)
+        ids = list(retried.values_list("id", flat=True))
+        retried.update(state=StatusCallback.State.PENDING, attempts=0)
+        for callback_id in ids:
+            tasks.status_callback_deliver.delay(callback_id)
+        messages.info(request, _("%d callbacks queued again.") % len(ids))
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ("address", "name", "channel", "country", "date_created")
+    list_filter = ("channel", "country")
+    search_fields = ("address", "name")
+    readonly_fields = ("sid", "date_created")
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ("sid", "contact", "business_address", "channel", "state", "last_message_at")
+    list_filter = ("state", "channel")
+    search_fields = ("sid", "contact__address", "business_address")
+    readonly_fields = ("sid", "date_created")

@@ -1,0 +1,518 @@
+"""Messaging data: accounts and keys, providers, senders, services, contacts, conversations,
+messages with their status history and media, the opt-out block list and status callbacks.
+
+Validation of admin input lives in `clean()` (field rules) and in `validators.py`; domain
+writes go through `services.py`.
+"""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from messaging import validators
+from messaging.sids import sid_default
+from messaging.statuses import Status
+
+DEFAULT_VALIDITY_PERIOD = 36_000
+API_VERSION = "2010-04-01"
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", "SMS / MMS"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    MESSENGER = "messenger", "Messenger"
+
+
+class SenderKind(models.TextChoices):
+    LONG_CODE = "long_code", _("Long code")
+    TOLL_FREE = "toll_free", _("Toll-free")
+    SHORT_CODE = "short_code", _("Short code")
+    ALPHANUMERIC = "alphanumeric", _("Alphanumeric sender ID")
+    WHATSAPP = "whatsapp", _("WhatsApp sender")
+    MESSENGER_PAGE = "messenger_page", _("Messenger page")
+
+
+KIND_CHANNEL = {
+    SenderKind.LONG_CODE: Channel.SMS,
+    SenderKind.TOLL_FREE: Channel.SMS,
+    SenderKind.SHORT_CODE: Channel.SMS,
+    SenderKind.ALPHANUMERIC: Channel.SMS,
+    SenderKind.WHATSAPP: Channel.WHATSAPP,
+    SenderKind.MESSENGER_PAGE: Channel.MESSENGER,
+}
+
+# Segments per second (REFERENCE.md 1). US/CA long codes are 1; elsewhere 10 (approx.).
+DEFAULT_THROUGHPUT = {
+    SenderKind.LONG_CODE: 1,
+    SenderKind.TOLL_FREE: 3,
+    SenderKind.SHORT_CODE: 100,
+    SenderKind.ALPHANUMERIC: 10,
+    SenderKind.WHATSAPP: 80,
+    SenderKind.MESSENGER_PAGE: 80,
+}
+
+
+class HttpMethod(models.TextChoices):
+    GET = "GET", "GET"
+    POST = "POST", "POST"
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", "inbound"
+    OUTBOUND_API = "outbound-api", "outbound-api"
+    OUTBOUND_REPLY = "outbound-reply", "outbound-reply"
+    OUTBOUND_CALL = "outbound-call", "outbound-call"
+
+
+class Account(models.Model):
+    """The Twilio-compatible account (`AC...`). One per deployment is enough."""
+
+    sid = models.CharField(max_length=34, unique=True, default=sid_default("AC"), editable=False)
+    friendly_name = models.CharField(max_length=64)
+    auth_token_encrypted = models.TextField(editable=False)
+    active = models.BooleanField(default=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+    date_updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.friendly_name} ({self.sid})"
+
+    @property
+    def auth_token(self) -> str:
+        from messaging.crypto import decrypt
+
+        return decrypt(self.auth_token_encrypted)
+
+
+class ApiKey(models.Model):
+    """`SK...` sid + secret; the secret is shown once and only its hash is kept."""
+
+    sid = models.CharField(max_length=34, unique=True, default=sid_default("SK"), editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_keys")
+    friendly_name = models.CharField(max_length=64)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("API key")
+
+    def __str__(self) -> str:
+        return f"{self.friendly_name} ({self.sid})"
+
+
+class ProviderKind(models.TextChoices):
+    SIMULATOR = "simulator", _("Simulator (built in)")
+    TWILIO = "twilio", "Twilio"
+    WHATSAPP_CLOUD = "whatsapp_cloud", "WhatsApp Cloud API"
+    MESSENGER = "messenger", "Messenger Platform"
+
+
+class ProviderAccount(models.Model):
+    """Credentials for one provider account. Secrets are either encrypted in the database or
+    read from environment variables named by `credentials_env_prefix` (nothing stored)."""
+
+    sid = models.CharField(max_length=34, unique=True, default=sid_default("PA"), editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="providers")
+    name = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=20, choices=ProviderKind.choices)
+    credentials_encrypted = models.TextField(blank=True, default="", editable=False)
+    credentials_env_prefix = models.CharField(
+        max_length=40,
+        blank=True,
+        validators=[validators.validate_env_prefix],
+        help_text=_("Read credentials from environment variables PREFIX_<NAME> instead."),
+    )
+    settings = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_("Non-secret options, e.g. the simulator's receipt delay and failure rules."),
+    )
+    active = models.BooleanField(default=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class MessagingService(models.Model):
+    sid = models.CharField(max_length=34, unique=True, default=sid_default("MG"), editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="services")
+    friendly_name = models.CharField(max_length=64)
+    usecase = models.CharField(
+        max_length=20,
+        default="undeclared",
+        choices=[
+            (u, u)
+            for u in (
+                "notifications",
+                "marketing",
+                "verification",
+                "discussion",
+                "poll",
+                "undeclared",
+                "mixed",
+            )
+        ],
+    )
+    sticky_sender = models.BooleanField(default=True)
+    smart_encoding = models.BooleanField(default=True)
+    area_code_geomatch = models.BooleanField(default=True)
+    country_geomatch = models.BooleanField(default=True)
+    fallback_to_long_code = models.BooleanField(
+        default=True, help_text=_("Short-code reroute: resend from a long code when needed.")
+    )
+    validity_period = models.PositiveIntegerField(
+        default=DEFAULT_VALIDITY_PERIOD,
+        validators=[MinValueValidator(1), MaxValueValidator(DEFAULT_VALIDITY_PERIOD)],
+        help_text=_("Seconds a message may wait in the queue before it fails with 30036."),
+    )
+    inbound_request_url = models.URLField(
+        blank=True, validators=[validators.validate_webhook_url], max_length=500
+    )
+    inbound_method = models.CharField(max_length=4, choices=HttpMethod.choices, default="POST")
+    fallback_url = models.URLField(
+        blank=True, validators=[validators.validate_webhook_url], max_length=500
+    )
+    fallback_method = models.CharField(max_length=4, choices=HttpMethod.choices, default="POST")
+    status_callback = models.URLField(
+        blank=True, validators=[validators.validate_webhook_url], max_length=500
+    )
+    use_inbound_webhook_on_number = models.BooleanField(default=False)
+    date_created = models.DateTimeField(auto_now_add=True)
+    date_updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("messaging service")
+
+    def __str__(self) -> str:
+        return f"{self.friendly_name} ({self.sid})"
+
+
+class Sender(models.Model):
+    """A business address: phone number, short code, alphanumeric id, WhatsApp number or
+    Messenger page. A sender belongs to at most one messaging service, as in Twilio."""
+
+    sid = models.CharField(max_length=34, unique=True, default=sid_default("PN"), editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="senders")
+    provider = models.ForeignKey(ProviderAccount, on_delete=models.PROTECT, related_name="senders")
+    service = models.ForeignKey(
+        MessagingService,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="senders",
+        help_text=_("The service whose pool holds this sender."),
+    )
+    channel = models.CharField(max_length=12, choices=Channel.choices, editable=False)
+    kind = models.CharField(max_length=20, choices=SenderKind.choices)
+    address = models.CharField(
+        max_length=64,
+        help_text=_(
+            "E.164 number (+14155550100), short code digits, alphanumeric id (up to 11 "
+            "characters), whatsapp:+E164 or messenger:<page id>."
+        ),
+    )
+    friendly_name = models.CharField(max_length=64, blank=True)
+    country = models.CharField(
+        max_length=2,
+        blank=True,
+        help_text=_("ISO country. For an alphanumeric id: the country it is registered for."),
+    )
+    sms_capable = models.BooleanField(default=True)
+    mms_capable = models.BooleanField(default=False)
+    throughput = models.DecimalField(
+        max_digits=8,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.01)],
+        help_text=_("Segments per second. Empty: the default for the kind."),
+    )
+    inbound_request_url = models.URLField(
+        blank=True, validators=[validators.validate_webhook_url], max_length=500
+    )
+    inbound_method = models.CharField(max_length=4, choices=HttpMethod.choices, default="POST")
+    fallback_url = models.URLField(
+        blank=True, validators=[validators.validate_webhook_url], max_length=500
+    )
+    status_callback_url = models.URLField(
+        blank=True, validators=[validators.validate_webhook_url], max_length=500
+    )
+    active = models.BooleanField(default=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+    date_updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "address"], name="sender_unique_address")
+        ]
+
+    def __str__(self) -> str:
+        label = self.friendly_name or self.get_kind_display()
+        return f"{self.address} ({label})"
+
+    def save(self, *args, **kwargs):
+        # Channel follows kind; kept as a column so queries and constraints can use it.
+        self.channel = KIND_CHANNEL[SenderKind(self.kind)]
+        super().save(*args, **kwargs)
+
+    @property
+    def segments_per_second(self) -> float:
+        if self.throughput is not None:
+            return float(self.throughput)
+        return float(DEFAULT_THROUGHPUT[SenderKind(self.kind)])
+
+    def clean(self) -> None:
+        try:
+            normalized = validators.normalize_sender_address(self.kind, self.address)
+        except ValidationError as exc:
+            raise ValidationError({"address": exc.messages}) from exc
+        self.address = normalized.address
+        self.channel = KIND_CHANNEL[SenderKind(self.kind)]
+        if normalized.country and not self.country:
+            self.country = normalized.country
+        if self.country:
+            self.country = self.country.upper()
+            validators.validate_country(self.country)
+        if self.kind == SenderKind.ALPHANUMERIC and self.mms_capable:
+            raise ValidationError({"mms_capable": _("Alphanumeric sender ids cannot send MMS.")})
+        if self.channel != Channel.SMS:
+            self.sms_capable = False
+            self.mms_capable = False
+
+
+class StickySender(models.Model):
+    """A service's `To → From` memory, so a customer keeps seeing the same number."""
+
+    service = models.ForeignKey(MessagingService, on_delete=models.CASCADE, related_name="sticky")
+    contact_address = models.CharField(max_length=64)
+    sender = models.ForeignKey(Sender, on_delete=models.CASCADE, related_name="+")
+    last_used_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "contact_address"], name="sticky_unique_contact"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_address} → {self.sender_id}"
+
+
+class Contact(models.Model):
+    """A customer address on one channel (`+E164`, `whatsapp:+E164`, `messenger:PSID`)."""
+
+    sid = models.CharField(max_length=34, unique=True, default=sid_default("CO"), editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
+    channel = models.CharField(max_length=12, choices=Channel.choices)
+    address = models.CharField(max_length=64)
+    name = models.CharField(max_length=128, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    area_code = models.CharField(max_length=3, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "address"], name="contact_unique_address")
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.address
+
+
+class Conversation(models.Model):
+    """The thread between one contact and one business address; at most one open at a time."""
+
+    class State(models.TextChoices):
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+
+    sid = models.CharField(max_length=34, unique=True, default=sid_default("CH"), editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="conversations")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
+    channel = models.CharField(max_length=12, choices=Channel.choices)
+    business_address = models.CharField(max_length=64)
+    service = models.ForeignKey(
+        MessagingService, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+    date_closed = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact", "business_address"],
+                condition=Q(state="open"),
+                name="conversation_one_open_per_pair",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact} ↔ {self.business_address}"
+
+
+class Message(models.Model):
+    """The Twilio Message resource plus what we need to send it and to explain it later."""
+
+    sid = models.CharField(max_length=34, unique=True, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="messages")
+    service = models.ForeignKey(
+        MessagingService, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    sender = models.ForeignKey(
+        Sender, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
+    channel = models.CharField(max_length=12, choices=Channel.choices)
+    direction = models.CharField(max_length=16, choices=Direction.choices)
+    from_address = models.CharField(max_length=64, blank=True)
+    to_address = models.CharField(max_length=64)
+    body = models.TextField(blank=True)
+    redacted = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=12, choices=[(s.value, s.value) for s in Status], db_index=True
+    )
+    encoding = models.CharField(max_length=8, blank=True)
+    num_segments = models.PositiveIntegerField(default=0)
+    num_media = models.PositiveIntegerField(default=0)
+    error_code = models.PositiveIntegerField(null=True, blank=True)
+    error_message = models.CharField(max_length=255, blank=True)
+    price = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)
+    price_unit = models.CharField(max_length=3, default="USD")
+    api_version = models.CharField(max_length=10, default=API_VERSION)
+    status_callback = models.URLField(blank=True, max_length=500)
+    validity_period = models.PositiveIntegerField(default=DEFAULT_VALIDITY_PERIOD)
+    smart_encoded = models.BooleanField(default=False)
+    schedule_type = models.CharField(max_length=8, blank=True)
+    send_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    content_sid = models.CharField(max_length=34, blank=True)
+    content_variables = models.JSONField(null=True, blank=True)
+    sender_rule = models.CharField(
+        max_length=24, blank=True, help_text=_("Which sender-choice rule picked From.")
+    )
+    provider_message_id = models.CharField(max_length=128, blank=True, db_index=True)
+    tags = models.JSONField(default=dict, blank=True, help_text=_("Our own metadata."))
+    date_created = models.DateTimeField(auto_now_add=True, db_index=True)
+    date_updated = models.DateTimeField(auto_now=True)
+    date_sent = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-date_created", "-id"]
+        indexes = [
+            models.Index(fields=["account", "-date_created", "-id"], name="message_account_recent"),
+            models.Index(fields=["to_address", "-date_created"], name="message_to_recent"),
+            models.Index(fields=["from_address", "-date_created"], name="message_from_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.sid
+
+
+class MessageStatusChange(models.Model):
+    """Every status a message has had, with when and why."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="history")
+    status = models.CharField(max_length=12)
+    error_code = models.PositiveIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=16, help_text=_("api, system, provider, simulator"))
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.status} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class Media(models.Model):
+    sid = models.CharField(max_length=34, unique=True, default=sid_default("ME"), editable=False)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="media")
+    url = models.URLField(max_length=1000, blank=True)
+    file = models.FileField(upload_to="media/%Y/%m/", blank=True)
+    content_type = models.CharField(max_length=128, blank=True)
+    size = models.PositiveIntegerField(null=True, blank=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = _("media")
+
+    def __str__(self) -> str:
+        return self.sid
+
+
+class OptOut(models.Model):
+    """The block list: a recipient who opted out of a whole service or of one sender."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    service = models.ForeignKey(
+        MessagingService, on_delete=models.CASCADE, null=True, blank=True, related_name="optouts"
+    )
+    sender = models.ForeignKey(
+        Sender, on_delete=models.CASCADE, null=True, blank=True, related_name="optouts"
+    )
+    address = models.CharField(max_length=64, help_text=_("The customer's address."))
+    keyword = models.CharField(max_length=32, blank=True)
+    source = models.CharField(max_length=16, default="admin")
+    date_created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("opt-out")
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(service__isnull=False) & Q(sender__isnull=True))
+                | (Q(service__isnull=True) & Q(sender__isnull=False)),
+                name="optout_service_xor_sender",
+            ),
+            models.UniqueConstraint(
+                fields=["service", "address"],
+                condition=Q(service__isnull=False),
+                name="optout_unique_service",
+            ),
+            models.UniqueConstraint(
+                fields=["sender", "address"],
+                condition=Q(sender__isnull=False),
+                name="optout_unique_sender",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} ✕ {self.service or self.sender}"
+
+
+class StatusCallback(models.Model):
+    """One status-callback POST to deliver; retried with back-off, visible in the admin."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="callbacks")
+    url = models.URLField(max_length=500)
+    status = models.CharField(max_length=12)
+    params = models.JSONField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=255, blank=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+    date_done = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-date_created"]
+
+    def __str__(self) -> str:
+        return f"{self.status} → {self.url}"

@@ -1,0 +1,1 @@
+"""Domain writes of the messaging engine; see the modules for each area."""

@@ -1,0 +1,60 @@
+"""Celery tasks: interfaces that take ids, are idempotent and call one service each."""
+
+from celery import shared_task
+
+from messaging.services import callbacks, dispatch, messages
+
+CALLBACK_BACKOFF = (5, 30, 120, 600, 1800)  # seconds before attempts 2..6
+
+
+@shared_task(ignore_result=True)
+def message_route(message_id: int) -> None:
+    messages.message_route(message_id=message_id)
+
+
+@shared_task(ignore_result=True)
+def message_send(message_id: int) -> None:
+    dispatch.message_send(message_id=message_id)
+
+
+@shared_task(ignore_result=True)
+def scheduled_release() -> int:
+    return messages.scheduled_release_due()
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=len(CALLBACK_BACKOFF))
+def status_callback_deliver(self, callback_id: int) -> None:
+    state = callbacks.status_callback_deliver(callback_id=callback_id)
+    if state == "pending":
+        raise self.retry(countdown=CALLBACK_BACKOFF[min(self.request.retries, 4)])
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=5)
+def simulator_receipt(self, provider_id: int, provider_message_id: str, to_address: str) -> None:
+    from messaging.models import Message, ProviderAccount
+    from messaging.providers.simulator import receipt_for, simulator_settings
+
+    provider = ProviderAccount.objects.filter(id=provider_id).first()
+    if provider is None:
+        return
+    message = Message.objects.filter(
+        sender__provider_id=provider_id, provider_message_id=provider_message_id
+    ).first()
+    if message is None:
+        # The send's own commit may not be visible yet: try again shortly.
+        raise self.retry(countdown=1)
+    status, error_code = receipt_for(provider, to_address)
+    dispatch.message_status_from_provider(
+        provider_id=provider_id,
+        provider_message_id=provider_message_id,
+        status=status,
+        error_code=error_code,
+    )
+    if (
+        status == "delivered"
+        and message.channel != "sms"
+        and simulator_settings(provider)["read_receipts"]
+    ):
+        dispatch.message_status_from_provider(
+            provider_id=provider_id, provider_message_id=provider_message_id, status="read"
+        )
