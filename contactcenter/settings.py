@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "messaging",
     "routing",
     "contactcenter.core",
@@ -290,6 +291,11 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "contactcenter API",
     "VERSION": "1",
+    "DESCRIPTION": "Native JSON API. A Twilio-compatible API lives under /2010-04-01/.",
+    # Self-hosted means no CDN: Swagger UI's files are served from the sidecar package.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Logging: one line per event, with the request id where there is a request ----------

@@ -3,7 +3,10 @@ from django.urls import include, path
 
 from contactcenter.core.views import healthz
 from contactcenter.desk.urls import desk_patterns, supervisor_patterns
+from messaging.api.native_urls import native_patterns, schema_patterns
+from messaging.simulator.urls import simulator_patterns
 from messaging.urls import twilio_patterns
+from messaging.webhook_urls import webhook_patterns
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -11,6 +14,10 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("desk/", include(desk_patterns)),
     path("supervisor/", include(supervisor_patterns)),
+    path("webhooks/", include(webhook_patterns)),
+    path("simulator/", include(simulator_patterns)),
     path("", include(twilio_patterns)),
+    path("", include(native_patterns)),
+    path("", include(schema_patterns)),
     path("", include("contactcenter.accounts.urls")),
 ]

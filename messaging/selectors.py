@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from messaging.addresses import AddressError, parse_address
 from messaging.errors import MessagingError
 from messaging.models import Account, Message
+from messaging.sids import is_sid
 
 PAGE_TOKEN_PREFIX = "PI"
 
@@ -16,6 +17,8 @@ class MessagePage:
 
 
 def message_get(*, account: Account, sid: str) -> Message:
+    if not (is_sid(sid, "SM") or is_sid(sid, "MM")):
+        raise MessagingError(20404, f"The requested resource Message {sid} was not found.")
     message = (
         Message.objects.select_related("service", "sender").filter(account=account, sid=sid).first()
     )

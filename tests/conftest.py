@@ -82,6 +82,8 @@ def celery_worker_process():
 
     from contactcenter.celery import app as celery_app
 
+    # Tasks left on the broker by earlier tests name rows of databases that no longer exist.
+    celery_app.control.purge()
     name = f"test-{os.getpid()}-{time.monotonic_ns()}@%h"
     process = subprocess.Popen(
         [

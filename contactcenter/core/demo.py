@@ -7,6 +7,15 @@ from django.db import transaction
 
 from contactcenter.accounts.roles import Role
 from contactcenter.accounts.services import user_ensure_with_role
+from messaging import crypto
+from messaging.models import Account, MessagingService, ProviderAccount, ProviderKind, Sender
+from messaging.providers.simulator import DEFAULT_SETTINGS
+from messaging.services.accounts import account_get_or_create_default
+from messaging.services.providers import (
+    WEBHOOK_SECRET,
+    provider_credentials_set,
+    provider_webhook_secret,
+)
 
 DEMO_PASSWORD = "demo"
 DEMO_USERS: dict[str, tuple[Role, str, str]] = {
@@ -15,6 +24,19 @@ DEMO_USERS: dict[str, tuple[Role, str, str]] = {
     "agent1": (Role.AGENT, "Ana", "Agent"),
     "agent2": (Role.AGENT, "Bruno", "Agent"),
 }
+
+DEMO_PROVIDER = "Simulator"
+DEMO_SERVICE = "Demo service"
+# (kind, address, friendly name, country, MMS). The numbers are in the NANP 555-01xx range
+# reserved for fiction, so the demo can never text a real person.
+DEMO_SENDERS: list[tuple[str, str, str, str, bool]] = [
+    ("long_code", "+14155550100", "Demo long code", "US", True),
+    ("toll_free", "+18885550100", "Demo toll-free", "US", True),
+    ("short_code", "55501", "Demo short code", "US", False),
+    ("alphanumeric", "ACME", "ACME (Spain)", "ES", False),
+    ("whatsapp", "whatsapp:+14155550199", "Demo WhatsApp", "", False),
+    ("messenger_page", "messenger:100200300", "Demo Messenger page", "", False),
+]
 
 
 @transaction.atomic
@@ -28,3 +50,63 @@ def demo_seed() -> None:
             first_name=first_name,
             last_name=last_name,
         )
+    account = account_get_or_create_default()
+    provider = _demo_provider(account)
+    service = _demo_service(account)
+    for kind, address, name, country, mms in DEMO_SENDERS:
+        _demo_sender(account, provider, service, kind, address, name, country, mms)
+
+
+def _demo_provider(account: Account) -> ProviderAccount:
+    provider, _created = ProviderAccount.objects.get_or_create(
+        name=DEMO_PROVIDER,
+        defaults={"account": account, "kind": ProviderKind.SIMULATOR, "settings": DEFAULT_SETTINGS},
+    )
+    # Keep an existing secret: anything already signing with it goes on working after a
+    # re-seed. A missing or unreadable one (SECRET_KEY changed) is replaced.
+    if not provider_webhook_secret(provider):
+        provider_credentials_set(provider, {WEBHOOK_SECRET: crypto.new_token(24)})
+    return provider
+
+
+def _demo_service(account: Account) -> MessagingService:
+    service = MessagingService.objects.filter(account=account, friendly_name=DEMO_SERVICE).first()
+    if service is None:
+        service = MessagingService.objects.create(
+            account=account,
+            friendly_name=DEMO_SERVICE,
+            usecase="mixed",
+            sticky_sender=True,
+            smart_encoding=True,
+        )
+    return service
+
+
+def _demo_sender(
+    account: Account,
+    provider: ProviderAccount,
+    service: MessagingService,
+    kind: str,
+    address: str,
+    name: str,
+    country: str,
+    mms: bool,
+) -> Sender:
+    sender = Sender.objects.filter(address=address).first()
+    if sender is None:
+        sender = Sender(
+            account=account,
+            provider=provider,
+            service=service,
+            kind=kind,
+            address=address,
+            friendly_name=name,
+            country=country,
+            mms_capable=mms,
+        )
+        sender.full_clean()
+        sender.save()
+    elif sender.service_id is None:
+        sender.service = service
+        sender.save(update_fields=["service", "date_updated"])
+    return sender

@@ -48,6 +48,7 @@ def twilio_endpoint(methods: tuple[str, ...]) -> Callable:
                 if request.method not in methods:
                     raise MessagingError(20004, f"Method {request.method} not allowed.")
                 principal = authenticate(request.headers.get("Authorization", ""))
+                _refuse_nul_characters(request)
                 if principal.account.sid != account_sid:
                     raise MessagingError(20404, f"Account {account_sid} was not found.")
                 return view(request, principal, **kwargs)
@@ -60,6 +61,14 @@ def twilio_endpoint(methods: tuple[str, ...]) -> Callable:
 
 
 # ---------------------------------------------------------------- parsing
+
+
+def _refuse_nul_characters(request: HttpRequest) -> None:
+    # PostgreSQL cannot store NUL in text: refuse it as input rather than fail on write.
+    for params in (request.GET, request.POST):
+        for name, values in params.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                raise MessagingError(20422, f"{name} contains a NUL character.", name)
 
 
 def _bool(value: str | None, name: str) -> bool | None:

@@ -67,6 +67,54 @@ def post_messages(url: str, auth: tuple[str, str], count: int, latencies: list[f
                 raise SystemExit(f"unexpected {response.status_code}: {response.text}")
 
 
+def run_clients(url: str, auth: tuple[str, str], label: str) -> None:
+    post_messages(url, auth, 20, [], "warmup")
+    latencies: list[float] = []
+    t0 = time.perf_counter()
+    post_messages(url, auth, SEQUENTIAL, latencies, "seq")
+    report(f"{label}, 1 client", SEQUENTIAL, time.perf_counter() - t0, latencies)
+    latencies = []
+    threads = [
+        threading.Thread(target=post_messages, args=(url, auth, PER_CLIENT, latencies, f"c{i}"))
+        for i in range(CONCURRENT_CLIENTS)
+    ]
+    t0 = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    total = CONCURRENT_CLIENTS * PER_CLIENT
+    report(f"{label}, {CONCURRENT_CLIENTS} clients", total, time.perf_counter() - t0, latencies)
+
+
+def web_only(env: dict[str, str], port: int) -> subprocess.Popen:
+    """daphne alone: the create path without a worker dispatching on the same 2 cores."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "contactcenter.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code in (200, 503):
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit("daphne did not come up")
+
+
 def report(label: str, total: int, elapsed: float, latencies: list[float]) -> None:
     latencies = sorted(latencies)
     p50 = statistics.median(latencies)
@@ -91,40 +139,30 @@ def main() -> None:
         try:
             if not launched.wait_for_line("contactcenter is up at", timeout=180):
                 raise SystemExit(f"serve did not come up:\n{launched.output}")
+            # DEBUG is off (production settings), so serve did not seed: do it here.
+            subprocess.run(
+                [sys.executable, "manage.py", "seed_demo", "--force"], cwd=ROOT, env=env, check=True
+            )
             account_sid, key_sid, secret = api_key(env)
             url = f"http://127.0.0.1:{port}/2010-04-01/Accounts/{account_sid}/Messages.json"
-            print(f"POST Messages.json (daphne, 1 worker; {mode}):")
-            post_messages(url, (key_sid, secret), 20, [], "warmup")
-
-            latencies: list[float] = []
-            t0 = time.perf_counter()
-            post_messages(url, (key_sid, secret), SEQUENTIAL, latencies, "seq")
-            report("sequential, 1 client", SEQUENTIAL, time.perf_counter() - t0, latencies)
-
-            latencies = []
-            threads = [
-                threading.Thread(
-                    target=post_messages,
-                    args=(url, (key_sid, secret), PER_CLIENT, latencies, f"c{i}"),
-                )
-                for i in range(CONCURRENT_CLIENTS)
-            ]
-            t0 = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            total = CONCURRENT_CLIENTS * PER_CLIENT
-            report(
-                f"{CONCURRENT_CLIENTS} concurrent clients",
-                total,
-                time.perf_counter() - t0,
-                latencies,
-            )
+            print(f"POST Messages.json ({mode}):")
+            run_clients(url, (key_sid, secret), "whole product (daphne + worker)")
             launched.process.send_signal(signal.SIGINT)
             launched.process.wait(timeout=60)
         finally:
             launched.kill_tree()
+        web_port = free_port()
+        env.pop("CC_EMBEDDED", None)
+        if "REDIS_URL" not in env:
+            # The broker must answer for enqueues: reuse a Redis on the machine if any.
+            env["REDIS_URL"] = "redis://127.0.0.1:6379/9"
+        web = web_only(env, web_port)
+        try:
+            url = f"http://127.0.0.1:{web_port}/2010-04-01/Accounts/{account_sid}/Messages.json"
+            run_clients(url, (key_sid, secret), "daphne alone (no worker)")
+        finally:
+            web.terminate()
+            web.wait(timeout=30)
 
 
 if __name__ == "__main__":

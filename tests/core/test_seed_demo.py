@@ -36,3 +36,33 @@ def test_seed_demo_with_force_runs_with_debug_off(db, settings):
     settings.DEBUG = False
     call_command("seed_demo", "--force", verbosity=0)
     assert get_user_model().objects.count() == 4
+
+
+def test_seed_demo_creates_the_simulator_senders_and_service_once(db, settings):
+    from messaging.models import Account, MessagingService, ProviderAccount, Sender
+    from messaging.services.providers import provider_webhook_secret
+
+    settings.DEBUG = True
+    call_command("seed_demo", verbosity=0)
+    provider = ProviderAccount.objects.get()
+    secret = provider_webhook_secret(provider)
+    call_command("seed_demo", verbosity=0)
+
+    assert Account.objects.count() == 1
+    provider = ProviderAccount.objects.get()
+    assert (provider.name, provider.kind) == ("Simulator", "simulator")
+    assert secret and provider_webhook_secret(provider) == secret  # not rotated by a re-seed
+    senders = {s.address: s for s in Sender.objects.all()}
+    assert {a: (s.kind, s.channel, s.country, s.mms_capable) for a, s in senders.items()} == {
+        "+14155550100": ("long_code", "sms", "US", True),
+        "+18885550100": ("toll_free", "sms", "US", True),
+        "55501": ("short_code", "sms", "US", False),
+        "ACME": ("alphanumeric", "sms", "ES", False),
+        "whatsapp:+14155550199": ("whatsapp", "whatsapp", "US", False),
+        "messenger:100200300": ("messenger_page", "messenger", "", False),
+    }
+    service = MessagingService.objects.get()
+    assert service.friendly_name == "Demo service"
+    assert service.sticky_sender and service.smart_encoding
+    assert set(service.senders.values_list("address", flat=True)) == set(senders)
+    assert {s.provider_id for s in senders.values()} == {provider.id}

@@ -292,3 +292,24 @@ def test_another_accounts_sid_is_404(live_server, live_world):
     ) == (20404, 404)
     assert error_code(lambda: client.messages("SM" + "0" * 32).fetch()) == (20404, 404)
     assert Message.objects.count() == 0
+
+
+def test_nul_characters_and_malformed_sids_are_clean_errors(live_server, live_world):
+    import httpx
+
+    base = f"{live_server.url}/2010-04-01/Accounts/{live_world.account.sid}"
+    auth = (live_world.account.sid, live_world.token)
+    response = httpx.post(
+        f"{base}/Messages.json",
+        data={"To": CUSTOMER, "From": "+14155550100", "Body": "a\x00b"},
+        auth=auth,
+    )
+    assert (response.status_code, response.json()["code"]) == (400, 20422)
+    assert "Body" in response.json()["message"]
+    response = httpx.get(f"{base}/Messages/SM%00.json", auth=auth)
+    assert (response.status_code, response.json()["code"]) == (404, 20404)
+    response = httpx.get(f"{base}/Messages.json", params={"To": "+1\x00"}, auth=auth)
+    assert response.status_code == 400
+    response = httpx.delete(f"{base}/Messages.json", auth=auth)
+    assert (response.status_code, response.json()["code"]) == (405, 20004)
+    assert Message.objects.count() == 0
