@@ -240,6 +240,7 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "messaging.tasks.scheduled_release",
         "schedule": _read("SCHEDULED_RELEASE_INTERVAL", env.float, 10.0),
     },
+    "messaging-sticky-purge": {"task": "messaging.tasks.sticky_purge", "schedule": 86_400.0},
 }
 # Celery logs through LOGGING above, one line per event like everything else.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -5,6 +5,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -26,6 +27,9 @@ from messaging.models import (
 )
 from messaging.services import accounts as account_services
 from messaging.services import optout as optout_services
+
+# A URL typed without a scheme means https (Django 6's default, chosen now).
+URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Account)
@@ -128,6 +132,7 @@ class ProviderAccountAdmin(admin.ModelAdmin):
 
 class SenderInline(admin.TabularInline):
     model = Sender
+    formfield_overrides = URL_FIELDS
     fields = ("kind", "address", "provider", "country", "mms_capable", "throughput", "active")
     extra = 0
     show_change_link = True
@@ -135,6 +140,7 @@ class SenderInline(admin.TabularInline):
 
 @admin.register(Sender)
 class SenderAdmin(admin.ModelAdmin):
+    formfield_overrides = URL_FIELDS
     list_display = (
         "address",
         "kind",
@@ -187,6 +193,7 @@ class SenderAdmin(admin.ModelAdmin):
 
 @admin.register(MessagingService)
 class MessagingServiceAdmin(admin.ModelAdmin):
+    formfield_overrides = URL_FIELDS
     list_display = (
         "friendly_name",
         "sid",

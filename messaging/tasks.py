@@ -58,3 +58,8 @@ def simulator_receipt(self, provider_id: int, provider_message_id: str, to_addre
         dispatch.message_status_from_provider(
             provider_id=provider_id, provider_message_id=provider_message_id, status="read"
         )
+
+
+@shared_task(ignore_result=True)
+def sticky_purge() -> int:
+    return messages.sticky_purge_stale()

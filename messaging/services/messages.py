@@ -520,3 +520,13 @@ def _refuse_after_schedule(message: Message) -> None:
         message_fail_undispatched(message_id=message.id, error_code=21610, source="system")
         return
     transaction.on_commit(lambda: tasks.message_route.delay(message.id))
+
+
+STICKY_MAX_IDLE = timedelta(days=365)
+
+
+def sticky_purge_stale(*, now: datetime | None = None) -> int:
+    """Forget `To → From` mappings unused for a year (REFERENCE.md 2)."""
+    cutoff = (now or timezone.now()) - STICKY_MAX_IDLE
+    deleted, _ = StickySender.objects.filter(last_used_at__lt=cutoff).delete()
+    return deleted

@@ -271,3 +271,23 @@ def test_scheduled_message_is_released_when_due_and_rechecked(world):
     assert due.status == "accepted"
     assert message_route(message_id=due.id)
     assert history(Message.objects.get(id=due.id)) == ["scheduled", "accepted", "queued"]
+
+
+def test_sticky_mappings_unused_for_a_year_are_purged(world):
+    from messaging.services.messages import sticky_purge_stale
+
+    now = timezone.now()
+    StickySender.objects.create(
+        service=world.service,
+        contact_address="+14155550130",
+        sender=world.senders["long_code"],
+        last_used_at=now - timedelta(days=366),
+    )
+    StickySender.objects.create(
+        service=world.service,
+        contact_address="+14155550131",
+        sender=world.senders["long_code"],
+        last_used_at=now - timedelta(days=300),
+    )
+    assert sticky_purge_stale(now=now) == 1
+    assert list(StickySender.objects.values_list("contact_address", flat=True)) == ["+14155550131"]
