@@ -238,37 +238,32 @@ class MessagingServiceAdmin(admin.ModelAdmin):
         return obj.senders.count()
 
 
-class HistoryInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline):
+    """What happened to a message: shown, never edited."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class HistoryInline(ReadOnlyInline):
     model = MessageStatusChange
     fields = ("status", "error_code", "source", "at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class MediaInline(admin.TabularInline):
+class MediaInline(ReadOnlyInline):
     model = Media
     fields = ("sid", "url", "file", "content_type", "size")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class CallbackInline(admin.TabularInline):
+class CallbackInline(ReadOnlyInline):
     model = StatusCallback
     fields = ("status", "url", "state", "attempts", "last_status_code", "last_error")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Message)

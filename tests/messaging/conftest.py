@@ -5,8 +5,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from messaging.models import MessagingService, ProviderAccount, Sender
+from messaging.models import MessagingService, ProviderAccount, ProviderKind, Sender
 from messaging.services.accounts import account_get_or_create_default, api_key_create
+from messaging.services.providers import provider_credentials_set
+
+WEBHOOK_SECRET = "test-webhook-secret"
 
 SENDERS = {
     "long_code": ("long_code", "+14155550100", {"mms_capable": True}),
@@ -57,3 +60,18 @@ def world(db):
 @pytest.fixture
 def live_world(transactional_db):
     return build_world()
+
+
+@pytest.fixture
+def account(db):
+    return account_get_or_create_default()
+
+
+@pytest.fixture
+def provider(account):
+    """A simulator provider whose webhook secret is WEBHOOK_SECRET."""
+    provider = ProviderAccount.objects.create(
+        account=account, name="Simulator", kind=ProviderKind.SIMULATOR
+    )
+    provider_credentials_set(provider, {"webhook_secret": WEBHOOK_SECRET})
+    return provider

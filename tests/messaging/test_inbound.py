@@ -16,11 +16,9 @@ from messaging.models import (
     Message,
     MessagingService,
     ProviderAccount,
-    ProviderKind,
     Sender,
 )
 from messaging.providers.simulator import SIGNATURE_HEADER, inbound_payload, signature
-from messaging.services.accounts import account_get_or_create_default
 from messaging.services.inbound import inbound_message_receive
 from messaging.services.messages import MessageRequest, message_create
 from messaging.services.providers import (
@@ -29,24 +27,11 @@ from messaging.services.providers import (
     provider_webhook_secret,
 )
 from messaging.webhooks import simulator_inbound_handle
+from tests.messaging.conftest import WEBHOOK_SECRET
 
-SECRET = "test-webhook-secret"
+SECRET = WEBHOOK_SECRET
 CUSTOMER = "+14155550142"
 LONG_CODE = "+14155550100"
-
-
-@pytest.fixture
-def account(db):
-    return account_get_or_create_default()
-
-
-@pytest.fixture
-def provider(account):
-    provider = ProviderAccount.objects.create(
-        account=account, name="Sim", kind=ProviderKind.SIMULATOR
-    )
-    provider_credentials_set(provider, {"webhook_secret": SECRET})
-    return provider
 
 
 @pytest.fixture

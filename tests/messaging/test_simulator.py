@@ -4,29 +4,15 @@ reply goes through the signed webhook path like any provider's."""
 import pytest
 
 from messaging import hooks, tasks
-from messaging.models import Message, MessagingService, ProviderAccount, ProviderKind, Sender
+from messaging.models import Message, MessagingService, Sender
 from messaging.services import dispatch
-from messaging.services.accounts import account_get_or_create_default
 from messaging.services.messages import MessageRequest, message_create
 from messaging.services.providers import provider_credentials_set
+from tests.messaging.conftest import WEBHOOK_SECRET
 
-SECRET = "simulator-page-secret"
+SECRET = WEBHOOK_SECRET
 LONG_CODE = "+14155550100"
 CUSTOMER = "+14155550142"
-
-
-@pytest.fixture
-def account(db):
-    return account_get_or_create_default()
-
-
-@pytest.fixture
-def provider(account):
-    provider = ProviderAccount.objects.create(
-        account=account, name="Simulator", kind=ProviderKind.SIMULATOR
-    )
-    provider_credentials_set(provider, {"webhook_secret": SECRET})
-    return provider
 
 
 @pytest.fixture
