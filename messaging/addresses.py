@@ -24,6 +24,7 @@ __all__ = [
     "AddressError",
     "Channel",
     "area_code_of",
+    "canonical_address",
     "country_of",
     "parse_address",
     "parse_phone_number",
@@ -61,6 +62,19 @@ class Address:
     e164: str | None  # the phone number for sms/whatsapp, None for messenger
     country: str | None  # ISO 3166 alpha-2, None for messenger or a non-geographic number
     area_code: str | None  # NANP (country code 1) three-digit area code, else None
+
+
+def canonical_address(raw: str) -> str:
+    """The stored form of an address as typed: canonical when it parses as one, else stripped.
+
+    Short codes and alphanumeric sender ids are not addresses `parse_address` accepts; they
+    are stored as typed, so lookups by From/To use this instead of parsing themselves.
+    """
+    text = (raw or "").strip()
+    try:
+        return parse_address(text).value
+    except AddressError:
+        return text
 
 
 def parse_address(raw: str) -> Address:

@@ -9,7 +9,7 @@ Everything is scoped to the caller's account: another account's sid is a 404 (20
 from collections.abc import Mapping
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser
@@ -27,8 +27,15 @@ from messaging.api.drf import (
     validation_error,
 )
 from messaging.errors import MessagingError
-from messaging.models import Account, Message, MessagingService, Sender
-from messaging.selectors import message_get, messages_list
+from messaging.models import Account, Message
+from messaging.selectors import (
+    message_get,
+    messages_list,
+    sender_get,
+    senders_of,
+    service_get,
+    services_of,
+)
 from messaging.services.config import (
     sender_create,
     sender_update,
@@ -118,7 +125,7 @@ def require_sid(sid: str, resource: str, *prefixes: str, field: str | None = Non
 
 
 def _message(account: Account, sid: str) -> Message:
-    return message_get(account=account, sid=require_sid(sid, "Message", "SM", "MM"))
+    return message_get(account=account, sid=sid)
 
 
 # ---------------------------------------------------------------- messages
@@ -174,20 +181,15 @@ class MessageListApi(NativeApi):
     )
     def get(self, request: Request) -> Response:
         query = self.parse(s.MessageListQuery, request.query_params, strict=False)
-        filters: dict[str, Any] = {}
-        if query.get("status"):
-            filters["status"] = query["status"]
-        if query.get("date_sent_after"):
-            filters["date_sent__gte"] = query["date_sent_after"]
-        if query.get("date_sent_before"):
-            filters["date_sent__lt"] = query["date_sent_before"]
         page = messages_list(
             account=self.account,
             to=query.get("to"),
             from_=query.get("from"),
+            status=query.get("status"),
+            date_sent_after=query.get("date_sent_after"),
+            date_sent_before=query.get("date_sent_before"),
             page_size=query["page_size"],
             page_token=query.get("page_token"),
-            **filters,
         )
         # Two queries for the whole page instead of two per message.
         prefetch_related_objects(page.items, "history", "media")
@@ -249,39 +251,6 @@ class MessagesEndpoint(MessageListApi, MessageCreateApi):
 
 # ---------------------------------------------------------------- senders
 
-# Reads of configuration. Kept beside the views that use them for now; they belong in
-# messaging/selectors.py next to message_get.
-
-
-def _senders(account: Account) -> QuerySet[Sender]:
-    return Sender.objects.filter(account=account).select_related("provider", "service")
-
-
-def _sender_get(account: Account, sid: str) -> Sender:
-    require_sid(sid, "Sender", "PN")
-    sender = _senders(account).filter(sid=sid).first()
-    if sender is None:
-        raise MessagingError(20404, f"The requested resource Sender {sid} was not found.")
-    return sender
-
-
-def _services(account: Account) -> QuerySet[MessagingService]:
-    return (
-        MessagingService.objects.filter(account=account)
-        .select_related("account")
-        .prefetch_related(Prefetch("senders", queryset=Sender.objects.only("id", "sid", "service")))
-    )
-
-
-def _service_get(account: Account, sid: str) -> MessagingService:
-    require_sid(sid, "Messaging Service", "MG")
-    service = _services(account).filter(sid=sid).first()
-    if service is None:
-        raise MessagingError(
-            20404, f"The requested resource Messaging Service {sid} was not found."
-        )
-    return service
-
 
 class SenderListApi(NativeApi):
     @extend_schema(
@@ -291,7 +260,7 @@ class SenderListApi(NativeApi):
         responses={200: s.SenderListOutput, **AUTH_ERRORS},
     )
     def get(self, request: Request) -> Response:
-        senders = _senders(self.account).order_by("id")
+        senders = senders_of(account=self.account).order_by("id")
         return Response(s.SenderListOutput({"results": senders}).data)
 
 
@@ -319,7 +288,7 @@ class SenderRetrieveApi(NativeApi):
         responses={200: s.SenderOutput, **_errors(404), **AUTH_ERRORS},
     )
     def get(self, request: Request, sid: str) -> Response:
-        return Response(s.SenderOutput(_sender_get(self.account, sid)).data)
+        return Response(s.SenderOutput(sender_get(account=self.account, sid=sid)).data)
 
 
 class SenderUpdateApi(NativeApi):
@@ -332,7 +301,7 @@ class SenderUpdateApi(NativeApi):
         responses={200: s.SenderOutput, **_errors(400, 404), **AUTH_ERRORS},
     )
     def patch(self, request: Request, sid: str) -> Response:
-        sender = _sender_get(self.account, sid)
+        sender = sender_get(account=self.account, sid=sid)
         data = self.parse(s.SenderInput, request.data, partial=True)
         if data:
             sender = sender_update(sender=sender, **data)
@@ -358,7 +327,7 @@ class ServiceListApi(NativeApi):
         responses={200: s.ServiceListOutput, **AUTH_ERRORS},
     )
     def get(self, request: Request) -> Response:
-        services = _services(self.account).order_by("id")
+        services = services_of(account=self.account).order_by("id")
         return Response(s.ServiceListOutput({"results": services}).data)
 
 
@@ -373,7 +342,9 @@ class ServiceCreateApi(NativeApi):
     def post(self, request: Request) -> Response:
         data = self.parse(s.ServiceInput, request.data)
         service = service_create(account=self.account, **data)
-        return Response(s.ServiceOutput(_service_get(self.account, service.sid)).data, status=201)
+        return Response(
+            s.ServiceOutput(service_get(account=self.account, sid=service.sid)).data, status=201
+        )
 
 
 class ServiceRetrieveApi(NativeApi):
@@ -384,7 +355,7 @@ class ServiceRetrieveApi(NativeApi):
         responses={200: s.ServiceOutput, **_errors(404), **AUTH_ERRORS},
     )
     def get(self, request: Request, sid: str) -> Response:
-        return Response(s.ServiceOutput(_service_get(self.account, sid)).data)
+        return Response(s.ServiceOutput(service_get(account=self.account, sid=sid)).data)
 
 
 class ServiceUpdateApi(NativeApi):
@@ -397,11 +368,11 @@ class ServiceUpdateApi(NativeApi):
         responses={200: s.ServiceOutput, **_errors(400, 404), **AUTH_ERRORS},
     )
     def patch(self, request: Request, sid: str) -> Response:
-        service = _service_get(self.account, sid)
+        service = service_get(account=self.account, sid=sid)
         data = self.parse(s.ServiceInput, request.data, partial=True)
         if data:
             service_update(service=service, **data)
-        return Response(s.ServiceOutput(_service_get(self.account, sid)).data)
+        return Response(s.ServiceOutput(service_get(account=self.account, sid=sid)).data)
 
 
 class ServiceSenderAddApi(NativeApi):
@@ -415,10 +386,10 @@ class ServiceSenderAddApi(NativeApi):
         responses={200: s.ServiceOutput, **_errors(400, 404), **AUTH_ERRORS},
     )
     def post(self, request: Request, sid: str) -> Response:
-        service = _service_get(self.account, sid)
+        service = service_get(account=self.account, sid=sid)
         data = self.parse(s.ServiceSenderInput, request.data)
         service_add_sender(service=service, sender_sid=data["sender_sid"])
-        return Response(s.ServiceOutput(_service_get(self.account, sid)).data)
+        return Response(s.ServiceOutput(service_get(account=self.account, sid=sid)).data)
 
 
 class ServiceSenderRemoveApi(NativeApi):
@@ -431,7 +402,7 @@ class ServiceSenderRemoveApi(NativeApi):
         responses={204: None, **_errors(404), **AUTH_ERRORS},
     )
     def delete(self, request: Request, sid: str, sender_sid: str) -> Response:
-        service = _service_get(self.account, sid)
+        service = service_get(account=self.account, sid=sid)
         require_sid(sender_sid, "Sender", "PN", field="sender_sid")
         service_remove_sender(service=service, sender_sid=sender_sid)
         return Response(status=204)

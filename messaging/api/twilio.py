@@ -199,27 +199,31 @@ def _message_response(message: Message, principal: Principal, status: int = 200)
     return JsonResponse(message_json(message, principal.account.sid, service_sid), status=status)
 
 
-def _date_filters(query) -> dict:
-    filters = {}
-    day = query.get("DateSent")
-    if day:
-        parsed_day = parse_date(day)
-        if parsed_day is not None:
-            start = datetime.combine(parsed_day, time.min, tzinfo=UTC)
-            filters["date_sent__gte"] = start
-            filters["date_sent__lt"] = start + timedelta(days=1)
-        else:
-            filters["date_sent"] = parse_iso_datetime(day, "DateSent")
-    for key, lookup in (("DateSent<", "date_sent__lt"), ("DateSent>", "date_sent__gt")):
-        value = query.get(key)
-        if value:
-            parsed_day = parse_date(value)
-            filters[lookup] = (
-                datetime.combine(parsed_day, time.min, tzinfo=UTC)
-                if parsed_day
-                else parse_iso_datetime(value, key)
-            )
-    return filters
+def _instant(value: str, name: str) -> datetime:
+    """A date (midnight UTC) or an ISO 8601 date-time."""
+    day = parse_date(value)
+    if day is not None:
+        return datetime.combine(day, time.min, tzinfo=UTC)
+    return parse_iso_datetime(value, name)
+
+
+def _date_sent_range(query) -> dict:
+    """Twilio's `DateSent` (that day, or that second), `DateSent>` (on or after) and
+    `DateSent<` (before), combined into one half-open range."""
+    afters, befores = [], []
+    if query.get("DateSent"):
+        start = _instant(query["DateSent"], "DateSent")
+        span = timedelta(days=1) if parse_date(query["DateSent"]) else timedelta(seconds=1)
+        afters.append(start)
+        befores.append(start + span)
+    if query.get("DateSent>"):
+        afters.append(_instant(query["DateSent>"], "DateSent>"))
+    if query.get("DateSent<"):
+        befores.append(_instant(query["DateSent<"], "DateSent<"))
+    return {
+        "date_sent_after": max(afters) if afters else None,
+        "date_sent_before": min(befores) if befores else None,
+    }
 
 
 def _list_response(request: HttpRequest, principal: Principal) -> JsonResponse:
@@ -235,7 +239,7 @@ def _list_response(request: HttpRequest, principal: Principal) -> JsonResponse:
         from_=query.get("From") or None,
         page_size=page_size,
         page_token=token,
-        **_date_filters(query),
+        **_date_sent_range(query),
     )
     base = f"{BASE.format(account=principal.account.sid)}/Messages.json"
     kept = {

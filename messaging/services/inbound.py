@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging import encoding, hooks
-from messaging.addresses import AddressError, parse_address
+from messaging.addresses import AddressError, canonical_address, parse_address
 from messaging.errors import MessagingError
 from messaging.models import (
     Conversation,
@@ -37,17 +37,8 @@ MAX_PROVIDER_ID = Message._meta.get_field("provider_message_id").max_length
 MAX_MEDIA_URL = Media._meta.get_field("url").max_length
 
 
-def _business_key(raw: str) -> str:
-    """The canonical form of a To address, as senders store it."""
-    raw = (raw or "").strip()
-    try:
-        return parse_address(raw).value
-    except AddressError:
-        return raw  # short codes and alphanumeric ids are stored as typed
-
-
 def _sender_for(provider: ProviderAccount, to_address: str) -> Sender:
-    key = _business_key(to_address)
+    key = canonical_address(to_address)
     sender = (
         Sender.objects.select_related("service", "account")
         .filter(provider=provider, address=key, active=True)

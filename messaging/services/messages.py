@@ -15,7 +15,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from messaging import encoding, hooks
-from messaging.addresses import Address, AddressError, parse_address
+from messaging.addresses import Address, AddressError, canonical_address, parse_address
 from messaging.addresses import Channel as AddressChannel
 from messaging.errors import MessagingError, error_message
 from messaging.models import (
@@ -78,17 +78,8 @@ def _parse_to(raw: str | None) -> Address:
         raise MessagingError(21211, f"The 'To' number {raw} is not valid: {exc}", "To") from exc
 
 
-def _sender_lookup_key(raw: str) -> str:
-    """The canonical form of a From address, as senders store it."""
-    raw = raw.strip()
-    try:
-        return parse_address(raw).value
-    except AddressError:
-        return raw  # short codes and alphanumeric ids are stored as typed
-
-
 def _resolve_sender(account: Account, raw_from: str, to: Address) -> Sender:
-    key = _sender_lookup_key(raw_from)
+    key = canonical_address(raw_from)
     sender = (
         Sender.objects.select_related("service", "provider")
         .filter(account=account, address=key, active=True)
