@@ -35,19 +35,6 @@ STATUS_LABELS = {
     Status.RECEIVING: gettext_lazy("Receiving"),
     Status.RECEIVED: gettext_lazy("Received"),
 }
-# The delivery errors a person meets on this page, in their language; others stay as stored.
-ERROR_LABELS = {
-    21610: gettext_lazy("Attempt to send to unsubscribed recipient"),
-    21704: gettext_lazy("The Messaging Service contains no sender that can reach this recipient"),
-    30001: gettext_lazy("Queue overflow"),
-    30003: gettext_lazy("Unreachable destination handset"),
-    30005: gettext_lazy("Unknown destination handset"),
-    30006: gettext_lazy("Landline or unreachable carrier"),
-    30007: gettext_lazy("Message filtered by the carrier"),
-    30008: gettext_lazy("Unknown error"),
-    30036: gettext_lazy("Validity period expired"),
-    63016: gettext_lazy("Outside the customer service window: use a template"),
-}
 CHANNEL_LABELS = {
     Channel.SMS: gettext_lazy("SMS"),
     Channel.WHATSAPP: "WhatsApp",
@@ -138,11 +125,10 @@ def _selection(params) -> tuple[Sender | None, str, str]:
 def _error_text(code: int | None, stored: str = "") -> str:
     if code is None:
         return ""
-    if stored and stored != error_message(code):
+    generic = error_message(code)
+    if stored and stored != generic:
         return stored  # a specific explanation beats the generic one
-    if code in ERROR_LABELS:
-        return str(ERROR_LABELS[code])
-    return stored or error_message(code)
+    return _(generic)
 
 
 def _failure_rules(rules: dict | None) -> list[dict]:
