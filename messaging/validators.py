@@ -90,3 +90,21 @@ def normalize_sender_address(kind: str, raw: str) -> NormalizedSender:
             raise ValidationError(_("A Messenger page id is digits only."), code="page_id")
         return NormalizedSender(f"messenger:{page}", None)
     raise ValidationError(_("Unknown sender kind %(kind)s.") % {"kind": kind}, code="kind")
+
+
+def refuse_nul(**fields) -> None:
+    """PostgreSQL cannot store U+0000 in text (nor compare with it): refuse it as input, naming
+    the field, before any query. Values may be strings, or lists/dicts of strings."""
+    from messaging.errors import MessagingError
+
+    for name, value in fields.items():
+        if isinstance(value, dict):
+            texts = [*value.keys(), *value.values()]
+        elif isinstance(value, list | tuple):
+            texts = [
+                text for item in value for text in (item if isinstance(item, tuple) else (item,))
+            ]
+        else:
+            texts = [value]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise MessagingError(20422, f"{name} contains a NUL character.", name)

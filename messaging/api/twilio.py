@@ -25,6 +25,7 @@ from messaging.services.messages import (
     message_create,
     message_redact,
 )
+from messaging.validators import refuse_nul
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -48,7 +49,7 @@ def twilio_endpoint(methods: tuple[str, ...]) -> Callable:
                 if request.method not in methods:
                     raise MessagingError(20004, f"Method {request.method} not allowed.")
                 principal = authenticate(request.headers.get("Authorization", ""))
-                _refuse_nul_characters(request)
+                _refuse_nul_in_filters(request)
                 if principal.account.sid != account_sid:
                     raise MessagingError(20404, f"Account {account_sid} was not found.")
                 return view(request, principal, **kwargs)
@@ -63,12 +64,11 @@ def twilio_endpoint(methods: tuple[str, ...]) -> Callable:
 # ---------------------------------------------------------------- parsing
 
 
-def _refuse_nul_characters(request: HttpRequest) -> None:
-    # PostgreSQL cannot store NUL in text: refuse it as input rather than fail on write.
-    for params in (request.GET, request.POST):
-        for name, values in params.lists():
-            if "\x00" in name or any("\x00" in value for value in values):
-                raise MessagingError(20422, f"{name} contains a NUL character.", name)
+def _refuse_nul_in_filters(request: HttpRequest) -> None:
+    # List filters go straight into queries; message_create guards what it writes.
+    refuse_nul(**{name: values for name, values in request.GET.lists()})
+    if any("\x00" in name for name in request.POST):
+        raise MessagingError(20422, "A parameter name contains a NUL character.")
 
 
 def _bool(value: str | None, name: str) -> bool | None:

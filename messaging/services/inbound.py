@@ -31,7 +31,7 @@ from messaging.services.messages import (
 )
 from messaging.sids import new_sid
 from messaging.statuses import Status
-from messaging.validators import validate_webhook_url
+from messaging.validators import refuse_nul, validate_webhook_url
 
 MAX_PROVIDER_ID = Message._meta.get_field("provider_message_id").max_length
 MAX_MEDIA_URL = Media._meta.get_field("url").max_length
@@ -101,6 +101,14 @@ def inbound_message_receive(
     `created=False` and tells no handler again. `raw` is accepted for the payload log that the
     channels work adds; it is not stored yet.
     """
+    refuse_nul(
+        id=provider_message_id,
+        From=from_address,
+        To=to_address,
+        body=body,
+        profile_name=profile_name,
+        media=list(media),
+    )
     if not provider_message_id or len(provider_message_id) > MAX_PROVIDER_ID:
         raise MessagingError(
             20422, f"The provider message id must be 1 to {MAX_PROVIDER_ID} characters.", "id"

@@ -37,7 +37,7 @@ from messaging.sender_choice import Candidate, NoSenderError, choose_sender
 from messaging.sender_choice import SenderKind as ChoiceKind
 from messaging.sids import is_sid, new_sid
 from messaging.statuses import TRANSITIONS, UNDISPATCHED, Status
-from messaging.validators import validate_webhook_url
+from messaging.validators import refuse_nul, validate_webhook_url
 
 MAX_MEDIA = 10
 SCHEDULE_MIN_AHEAD = timedelta(seconds=300)
@@ -184,6 +184,17 @@ def _check_pool_reaches(service: MessagingService, to: Address, needs_mms: bool)
 def message_create(*, account: Account, request: MessageRequest, source: str = "api") -> Message:
     """Validate and store an outbound message; sending happens after commit, in Celery."""
     now = timezone.now()
+    refuse_nul(
+        To=request.to,
+        From=request.from_,
+        MessagingServiceSid=request.messaging_service_sid,
+        Body=request.body,
+        MediaUrl=list(request.media_urls),
+        ContentSid=request.content_sid,
+        ContentVariables=request.content_variables or {},
+        StatusCallback=request.status_callback,
+        Tags=request.tags or {},
+    )
     to = _parse_to(request.to)
     _check_content(request)
     _check_callback_and_validity(request)

@@ -414,3 +414,13 @@ def test_concurrent_retries_store_one_message(provider, sender):
     assert Conversation.objects.count() == 1
     assert sorted(created for _sid, created in results) == [False] * (workers - 1) + [True]
     assert {sid for sid, _created in results} == {Message.objects.get().sid}
+
+
+@pytest.mark.parametrize("field", ["body", "profile_name", "id", "from"])
+def test_nul_characters_are_a_clear_error_not_a_crash(client, sender, field):
+    # PostgreSQL cannot store U+0000: it must be refused as input, never reach the database.
+    value = {"body": "a\x00b", "profile_name": "Ev\x00a", "id": "SS\x001", "from": "+1415\x00"}
+    response = signed_post(client, sender.provider, payload(**{field: value[field]}))
+    assert response.status_code == 400
+    assert response.json()["code"] in (20422, 21211)
+    assert nothing_stored()

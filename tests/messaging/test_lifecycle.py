@@ -8,6 +8,7 @@ from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from messaging import statuses
+from messaging.errors import MessagingError
 from messaging.models import Message, StatusCallback, StickySender
 from messaging.services.callbacks import MAX_ATTEMPTS, status_callback_deliver
 from messaging.services.dispatch import message_send, message_status_from_provider
@@ -291,3 +292,20 @@ def test_sticky_mappings_unused_for_a_year_are_purged(world):
     )
     assert sticky_purge_stale(now=now) == 1
     assert list(StickySender.objects.values_list("contact_address", flat=True)) == ["+14155550131"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("from_", "+1415\x00"),
+        ("body", "a\x00b"),
+        ("tags", {"k\x00": "v"}),
+        ("media_urls", ["https://e.com/\x00"]),
+    ],
+)
+def test_create_refuses_nul_characters_before_any_query(world, field, value):
+    # Every caller (APIs, flows, the desk) gets the same guard: PostgreSQL cannot store NUL.
+    with pytest.raises(MessagingError) as info:
+        send(world, **{field: value})
+    assert info.value.code == 20422
+    assert not Message.objects.exists()
