@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from functools import partial
 
 SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9a-f]{32}$")
 
@@ -16,47 +17,6 @@ def is_sid(value: str, prefix: str | None = None) -> bool:
     return prefix is None or value.startswith(prefix)
 
 
-def sid_default(prefix: str):
-    """A callable for a model field default; a named function so migrations can serialise it."""
-    return {
-        "AC": _ac,
-        "SK": _sk,
-        "MG": _mg,
-        "PN": _pn,
-        "CH": _ch,
-        "ME": _me,
-        "CO": _co,
-        "PA": _pa,
-    }[prefix]
-
-
-def _ac() -> str:
-    return new_sid("AC")
-
-
-def _sk() -> str:
-    return new_sid("SK")
-
-
-def _mg() -> str:
-    return new_sid("MG")
-
-
-def _pn() -> str:
-    return new_sid("PN")
-
-
-def _ch() -> str:
-    return new_sid("CH")
-
-
-def _me() -> str:
-    return new_sid("ME")
-
-
-def _co() -> str:
-    return new_sid("CO")
-
-
-def _pa() -> str:
-    return new_sid("PA")
+def sid_default(prefix: str) -> partial:
+    """A model field default that migrations can serialise (a partial of a module function)."""
+    return partial(new_sid, prefix)

@@ -5,11 +5,11 @@ The APIs parse their wire format into typed values and call these functions; eve
 a `MessagingError` carrying Twilio's code.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -305,30 +305,25 @@ def contact_get_or_create(*, account: Account, address: Address, name: str = "")
         "area_code": address.area_code or "",
         "name": name,
     }
-    try:
-        with transaction.atomic():
-            contact, _ = Contact.objects.get_or_create(
-                account=account, address=address.value, defaults=defaults
-            )
-    except IntegrityError:  # a concurrent request created it first
-        contact = Contact.objects.get(account=account, address=address.value)
+    # get_or_create already recovers from the IntegrityError of a concurrent create.
+    contact, _ = Contact.objects.get_or_create(
+        account=account, address=address.value, defaults=defaults
+    )
     return contact
 
 
 def conversation_get_or_open(
     *, contact: Contact, business_address: str, service: MessagingService | None
 ) -> Conversation:
-    lookup = {"contact": contact, "business_address": business_address, "state": "open"}
-    conversation = Conversation.objects.filter(**lookup).first()
-    if conversation is not None:
-        return conversation
-    try:
-        with transaction.atomic():
-            return Conversation.objects.create(
-                account_id=contact.account_id, channel=contact.channel, service=service, **lookup
-            )
-    except IntegrityError:  # the partial unique index: someone opened it concurrently
-        return Conversation.objects.get(**lookup)
+    # The partial unique index makes a concurrent second open fail; get_or_create then reads
+    # the winner's row.
+    conversation, _ = Conversation.objects.get_or_create(
+        contact=contact,
+        business_address=business_address,
+        state=Conversation.State.OPEN,
+        defaults={"account_id": contact.account_id, "channel": contact.channel, "service": service},
+    )
+    return conversation
 
 
 # ---------------------------------------------------------------- sender choice (services)
@@ -420,14 +415,18 @@ def message_status_apply(
     error_code: int | None = None,
     error_text: str = "",
     provider_message_id: str | None = None,
+    only_from: Collection[Status] | None = None,
 ) -> bool:
     """Move a message forward; a stale or backward move is ignored (returns False).
 
     The conditional UPDATE is the claim: with several workers applying receipts at once,
-    exactly one of them wins each transition.
+    exactly one of them wins each transition. `only_from` narrows the statuses the move may
+    start from (e.g. fail only what has not reached a provider).
     """
     new = Status(status)
     predecessors = [old for old, nexts in TRANSITIONS.items() if new in nexts]
+    if only_from is not None:
+        predecessors = [old for old in predecessors if old in only_from]
     now = timezone.now()
     updates: dict = {"status": new, "date_updated": now}
     if error_code is not None:
@@ -454,17 +453,13 @@ def message_status_apply(
 
 def message_fail_undispatched(*, message_id: int, error_code: int, source: str) -> bool:
     """Fail a message that has not reached a provider yet (opt-out, expiry)."""
-    with transaction.atomic():
-        current = (
-            Message.objects.select_for_update(of=("self",))
-            .filter(id=message_id)
-            .values_list("status", flat=True)
-        )
-        if not current or current[0] not in UNDISPATCHED:
-            return False
-        return message_status_apply(
-            message_id=message_id, status=Status.FAILED, error_code=error_code, source=source
-        )
+    return message_status_apply(
+        message_id=message_id,
+        status=Status.FAILED,
+        error_code=error_code,
+        source=source,
+        only_from=UNDISPATCHED,
+    )
 
 
 def message_cancel(*, message: Message) -> Message:
@@ -498,6 +493,8 @@ def message_redact(*, message: Message) -> Message:
 
 def scheduled_release_due(*, now: datetime | None = None, limit: int = 500) -> int:
     """Release scheduled messages whose SendAt has come (the beat tick calls this)."""
+    from messaging import tasks
+
     now = now or timezone.now()
     due = list(
         Message.objects.filter(status=Status.SCHEDULED, send_at__lte=now)
@@ -506,22 +503,11 @@ def scheduled_release_due(*, now: datetime | None = None, limit: int = 500) -> i
     )
     released = 0
     for message_id in due:
+        # Only the move is needed here: route and send re-check opt-out and validity.
         if message_status_apply(message_id=message_id, status=Status.ACCEPTED, source="system"):
             released += 1
-            message = Message.objects.get(id=message_id)
-            _refuse_after_schedule(message)
+            transaction.on_commit(lambda m=message_id: tasks.message_route.delay(m))
     return released
-
-
-def _refuse_after_schedule(message: Message) -> None:
-    """At send time the normal checks apply again (opt-out); then route."""
-    from messaging import tasks
-    from messaging.services.optout import optout_is_blocked
-
-    if optout_is_blocked(address=message.to_address, service=message.service, sender=None):
-        message_fail_undispatched(message_id=message.id, error_code=21610, source="system")
-        return
-    transaction.on_commit(lambda: tasks.message_route.delay(message.id))
 
 
 STICKY_MAX_IDLE = timedelta(days=365)

@@ -1,6 +1,7 @@
 """The opt-out block list: scoped to a whole service (every sender in its pool) or one sender."""
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from messaging.models import Message, MessagingService, OptOut, Sender
 from messaging.statuses import UNDISPATCHED
@@ -59,12 +60,7 @@ def _fail_waiting_messages(
 ) -> None:
     from messaging.services.messages import message_fail_undispatched
 
-    waiting = Message.objects.filter(to_address=address, status__in=UNDISPATCHED)
-    if service is not None:
-        waiting = waiting.filter(service=service) | Message.objects.filter(
-            to_address=address, status__in=UNDISPATCHED, sender__service=service
-        )
-    else:
-        waiting = waiting.filter(sender=sender)
+    scope = Q(service=service) | Q(sender__service=service) if service else Q(sender=sender)
+    waiting = Message.objects.filter(scope, to_address=address, status__in=UNDISPATCHED)
     for message_id in waiting.values_list("id", flat=True).distinct():
         message_fail_undispatched(message_id=message_id, error_code=21610, source="system")
