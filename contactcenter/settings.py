@@ -241,6 +241,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": _read("SCHEDULED_RELEASE_INTERVAL", env.float, 10.0),
     },
     "messaging-sticky-purge": {"task": "messaging.tasks.sticky_purge", "schedule": 86_400.0},
+    # Routing's safety net: reservation and workflow timeouts, TTLs, missed assignments.
+    "routing-tick": {
+        "task": "routing.tick",
+        "schedule": _read("ROUTING_TICK_INTERVAL", env.float, 1.0),
+        "options": {"expires": 5},
+    },
 }
 # Celery logs through LOGGING above, one line per event like everything else.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

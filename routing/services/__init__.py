@@ -1,0 +1,1 @@
+"""Every routing write: configuration, tasks, reservations, workers, assignment."""
