@@ -373,7 +373,7 @@ class Task(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="tasks")
     workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="tasks")
     task_channel = models.ForeignKey(TaskChannel, on_delete=models.PROTECT, related_name="+")
-    attributes = models.JSONField(default=dict, validators=[validate_attributes])
+    attributes = models.JSONField(default=dict, blank=True, validators=[validate_attributes])
     priority = models.PositiveIntegerField(default=0)
     timeout = models.PositiveIntegerField(
         default=DEFAULT_TASK_TIMEOUT,

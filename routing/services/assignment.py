@@ -50,6 +50,10 @@ CANDIDATE_BATCH = 50
 TASK_BATCH = 50
 
 
+# The event a reservation writes when it reaches a status, where the names differ.
+EVENT_FOR_STATUS = {ReservationStatus.WRAPPING: "reservation.wrapup"}
+
+
 # ---------------------------------------------------------------- triggers
 
 
@@ -231,7 +235,7 @@ def reservations_end(
             freed.append(reservation.worker_id)
         event_record(
             task.workspace,
-            f"reservation.{status}",
+            EVENT_FOR_STATUS.get(status, f"reservation.{status}"),
             resource_sid=reservation.sid,
             description=f"Reservation {status}",
             data=reservation_data(reservation, task),
