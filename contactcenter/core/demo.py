@@ -3,6 +3,7 @@
 Later features add their own demo objects here (senders, queues, flows, ...).
 """
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from contactcenter.accounts.roles import Role
@@ -16,6 +17,9 @@ from messaging.services.providers import (
     provider_credentials_set,
     provider_webhook_secret,
 )
+from routing.models import TaskQueue, Worker, Workflow, Workspace
+from routing.services import config as routing_config
+from routing.services import workers as routing_workers
 
 DEMO_PASSWORD = "demo"
 DEMO_USERS: dict[str, tuple[Role, str, str]] = {
@@ -55,6 +59,94 @@ def demo_seed() -> None:
     service = _demo_service(account)
     for kind, address, name, country, mms in DEMO_SENDERS:
         _demo_sender(account, provider, service, kind, address, name, country, mms)
+    demo_routing_seed()
+
+
+DEMO_WORKSPACE = "Customer support"
+DEMO_WORKFLOW = "Support routing"
+# name → target_workers
+DEMO_QUEUES = {
+    "Spanish support": "languages HAS 'es'",
+    "English support": "languages HAS 'en'",
+    "VIP": "vip == true",
+}
+# username → (attributes, capacity per channel)
+DEMO_WORKERS: dict[str, tuple[dict, dict[str, int]]] = {
+    "agent1": (
+        {"languages": ["es", "en"], "vip": True, "level": 2},
+        {"sms": 3, "whatsapp": 3, "messenger": 3, "chat": 3},
+    ),
+    "agent2": (
+        {"languages": ["en"], "vip": False, "level": 1},
+        {"sms": 2, "whatsapp": 2, "messenger": 2, "chat": 2},
+    ),
+}
+
+
+def demo_routing_seed() -> Workspace:
+    """A workspace with Spanish, English and VIP queues, a workflow that escalates (VIP first
+    to the VIP queue, then to everyone at high priority; a language queue raises the priority
+    after two minutes) and workers for agent1 and agent2."""
+    workspace = Workspace.objects.filter(friendly_name=DEMO_WORKSPACE).first()
+    if workspace is None:
+        workspace = routing_config.workspace_create(friendly_name=DEMO_WORKSPACE)
+    queues = {}
+    for name, expression in DEMO_QUEUES.items():
+        queue = TaskQueue.objects.filter(workspace=workspace, friendly_name=name).first()
+        queues[name] = queue or routing_config.queue_create(
+            workspace=workspace, friendly_name=name, target_workers=expression
+        )
+    configuration = _demo_workflow_configuration({n: q.sid for n, q in queues.items()})
+    workflow = Workflow.objects.filter(workspace=workspace, friendly_name=DEMO_WORKFLOW).first()
+    if workflow is None:
+        routing_config.workflow_create(
+            workspace=workspace,
+            friendly_name=DEMO_WORKFLOW,
+            configuration=configuration,
+            task_reservation_timeout=60,
+        )
+    users = {u.username: u for u in get_user_model().objects.filter(username__in=DEMO_WORKERS)}
+    for username, (attributes, capacities) in DEMO_WORKERS.items():
+        if not Worker.objects.filter(workspace=workspace, friendly_name=username).exists():
+            routing_workers.worker_create(
+                workspace=workspace,
+                friendly_name=username,
+                attributes=attributes,
+                capacities=capacities,
+                user=users.get(username),
+            )
+    return workspace
+
+
+def _demo_workflow_configuration(queue_sids: dict[str, str]) -> dict:
+    spanish, english, vip = (
+        queue_sids["Spanish support"],
+        queue_sids["English support"],
+        queue_sids["VIP"],
+    )
+    return {
+        "task_routing": {
+            "filters": [
+                {
+                    "filter_friendly_name": "VIP customers",
+                    "expression": "vip == true",
+                    "targets": [
+                        {"queue": vip, "priority": 10, "timeout": 60},
+                        {"queue": english, "priority": 10},
+                    ],
+                },
+                {
+                    "filter_friendly_name": "Spanish",
+                    "expression": "language == 'es'",
+                    "targets": [
+                        {"queue": spanish, "timeout": 120},
+                        {"queue": spanish, "priority": 5},
+                    ],
+                },
+            ],
+            "default_filter": {"queue": english},
+        }
+    }
 
 
 def _demo_provider(account: Account) -> ProviderAccount:

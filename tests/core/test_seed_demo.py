@@ -66,3 +66,44 @@ def test_seed_demo_creates_the_simulator_senders_and_service_once(db, settings):
     assert service.sticky_sender and service.smart_encoding
     assert set(service.senders.values_list("address", flat=True)) == set(senders)
     assert {s.provider_id for s in senders.values()} == {provider.id}
+
+
+def test_seed_demo_creates_the_routing_workspace_once(db, settings):
+    from routing.models import Activity, TaskQueue, Worker, Workflow, Workspace
+
+    settings.DEBUG = True
+    call_command("seed_demo", verbosity=0)
+    call_command("seed_demo", verbosity=0)
+
+    workspace = Workspace.objects.get()
+    assert workspace.default_activity.friendly_name == "Offline"
+    assert set(Activity.objects.values_list("friendly_name", flat=True)) == {
+        "Offline",
+        "Available",
+        "Unavailable",
+        "Break",
+    }
+    queues = {q.friendly_name: q for q in TaskQueue.objects.all()}
+    assert set(queues) == {"Spanish support", "English support", "VIP"}
+    workflow = Workflow.objects.get()
+    vip_filter = workflow.configuration["task_routing"]["filters"][0]
+    assert [t["queue"] for t in vip_filter["targets"]] == [
+        queues["VIP"].sid,
+        queues["English support"].sid,
+    ]
+    agent1 = Worker.objects.get(user__username="agent1")
+    capacities = {c.task_channel.unique_name: c.capacity for c in agent1.channels.all()}
+    assert {k: capacities[k] for k in ("sms", "whatsapp", "messenger")} == {
+        "sms": 3,
+        "whatsapp": 3,
+        "messenger": 3,
+    }
+    assert agent1.attributes["languages"] == ["es", "en"]
+    assert set(agent1.queues.values_list("friendly_name", flat=True)) == set(queues)
+    agent2 = Worker.objects.get(user__username="agent2")
+    assert agent2.attributes["languages"] == ["en"]
+    assert {
+        c.capacity
+        for c in agent2.channels.exclude(task_channel__unique_name__in=["default", "voice"])
+    } == {2}
+    assert set(agent2.queues.values_list("friendly_name", flat=True)) == {"English support"}
