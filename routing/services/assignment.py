@@ -424,7 +424,10 @@ def task_assign(task_id: int) -> int:
 def worker_assign(worker_id: int) -> int:
     """Offer this worker the best waiting tasks of its queues while it has spare capacity."""
     made = 0
-    for task_id in _waiting_tasks_for(worker_id):
+    open_channels = _channels_with_room(worker_id)
+    for task_id, channel_id in _waiting_tasks_for(worker_id, open_channels):
+        if channel_id not in open_channels:
+            continue
         with transaction.atomic():
             task = _lock_waiting_task(task_id)
             if task is None or _free_slots(task) <= 0:
@@ -435,18 +438,17 @@ def worker_assign(worker_id: int) -> int:
             eligible = _eligible(task, target, limit=1, only_worker=worker_id)
             if not eligible:
                 continue
-            candidate = eligible[0]
-            if _reserve(task, worker_id, candidate.worker_channel_id):
+            if _reserve(task, worker_id, eligible[0].worker_channel_id):
                 made += 1
                 _mark_reserved(task)
-            elif not _has_spare_capacity(worker_id):
-                break
+        open_channels = _channels_with_room(worker_id)
+        if not open_channels:
+            break
     return made
 
 
-def _waiting_tasks_for(worker_id: int) -> list[int]:
-    """Waiting tasks of the worker's queues on channels where it has room, best first."""
-    channel_ids = list(
+def _channels_with_room(worker_id: int) -> set[int]:
+    return set(
         WorkerChannel.objects.filter(
             worker_id=worker_id,
             available=True,
@@ -454,29 +456,34 @@ def _waiting_tasks_for(worker_id: int) -> list[int]:
             worker__available=True,
         ).values_list("task_channel_id", flat=True)
     )
+
+
+def _waiting_tasks_for(worker_id: int, channel_ids: set[int]) -> list[tuple[int, int]]:
+    """(task id, channel id) of waiting tasks of the worker's queues on channels where it has
+    room, best first: higher priority, then the queue's order (FIFO oldest, LIFO newest)."""
     if not channel_ids:
         return []
     queue_ids = QueueMembership.objects.filter(worker_id=worker_id).values_list(
         "queue_id", flat=True
     )
     waiting = Task.objects.filter(
-        assignment_status__in=WAITING, task_channel_id__in=channel_ids
+        assignment_status__in=WAITING,
+        task_channel_id__in=channel_ids,
+        queue_id__in=queue_ids,
     ).exclude(reservations__worker_id=worker_id, reservations__status=ReservationStatus.PENDING)
-    # Known-worker targets may name this worker outside its queues.
-    from_queues = waiting.filter(queue_id__in=queue_ids)
     rows: list[tuple] = []
     for order in (TaskOrder.FIFO, TaskOrder.LIFO):
         newest_first = order == TaskOrder.LIFO
-        qs = from_queues.filter(queue__task_order=order).order_by(
+        ordered = waiting.filter(queue__task_order=order).order_by(
             "-priority", "-date_created" if newest_first else "date_created"
         )
-        for task_id, priority, created in qs.values_list("id", "priority", "date_created")[
-            :TASK_BATCH
-        ]:
+        for task_id, channel_id, priority, created in ordered.values_list(
+            "id", "task_channel_id", "priority", "date_created"
+        )[:TASK_BATCH]:
             age_key = -created.timestamp() if newest_first else created.timestamp()
-            rows.append((-priority, age_key, task_id))
+            rows.append((-priority, age_key, task_id, channel_id))
     rows.sort()
-    return [task_id for _p, _a, task_id in rows[:TASK_BATCH]]
+    return [(task_id, channel_id) for _p, _a, task_id, channel_id in rows[:TASK_BATCH]]
 
 
 def _lock_waiting_task(task_id: int) -> Task | None:
@@ -492,12 +499,6 @@ def _free_slots(task: Task) -> int:
     maximum = task.queue.max_reserved_workers if task.queue_id else 1
     pending = Reservation.objects.filter(task=task, status=ReservationStatus.PENDING).count()
     return maximum - pending
-
-
-def _has_spare_capacity(worker_id: int) -> bool:
-    return WorkerChannel.objects.filter(
-        worker_id=worker_id, available=True, assigned_tasks__lt=F("capacity")
-    ).exists()
 
 
 def _reserve(task: Task, worker_id: int, worker_channel_id: int) -> bool:
