@@ -180,7 +180,7 @@ def _step_data(task: Task, filter_name: str, index: int, target: Target) -> dict
 
 def _skip(task: Task, target: Target) -> bool:
     available = len(_eligible(task, target, limit=None))
-    context = {"workers": {"available": available}, "task": _task_context(task)}
+    context = {"workers": {"available": available}, "task": task_context(task)}
     return target.skip_if.evaluate(context)
 
 
@@ -281,7 +281,7 @@ class Candidate:
     context: dict[str, Any] = field(default_factory=dict)
 
 
-def _task_context(task: Task) -> dict[str, Any]:
+def task_context(task: Task) -> dict[str, Any]:
     age = int((timezone.now() - task.date_created).total_seconds())
     return {**task.attributes, "sid": task.sid, "priority": task.priority, "age": age}
 
@@ -377,11 +377,11 @@ def _by_target(task: Task, target: Target, candidates: list[Candidate]) -> list[
             worker_id__in=[c.worker.pk for c in candidates]
         ).select_related("task_channel"):
             channels.setdefault(wc.worker_id, []).append(wc)
-    task_context = _task_context(task)
+    task_attributes = task_context(task)
     kept = []
     for candidate in candidates:
         candidate.context = {
-            "task": task_context,
+            "task": task_attributes,
             "worker": worker_context(
                 candidate.worker, channels.get(candidate.worker.pk, []) if needs_channels else None
             ),

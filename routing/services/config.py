@@ -24,6 +24,7 @@ from routing.models import (
     TaskOrder,
     TaskQueue,
     Worker,
+    WorkerChannel,
     Workflow,
     Workspace,
 )
@@ -118,9 +119,16 @@ def activity_delete(activity: Activity) -> None:
 def task_channel_create(
     *, workspace: Workspace, unique_name: str, friendly_name: str = ""
 ) -> TaskChannel:
+    """A new task channel; every worker of the workspace gets it with capacity 1."""
     channel = TaskChannel(workspace=workspace, unique_name=unique_name, friendly_name=friendly_name)
     full_clean(channel)
     channel.save()
+    WorkerChannel.objects.bulk_create(
+        [
+            WorkerChannel(worker_id=worker_id, task_channel=channel, capacity=1)
+            for worker_id in Worker.objects.filter(workspace=workspace).values_list("id", flat=True)
+        ]
+    )
     return channel
 
 

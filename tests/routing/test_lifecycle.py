@@ -370,3 +370,11 @@ def test_task_validation(workspace, workflow):
         tasks.task_create(workspace=workspace, workflow=workflow, timeout=15 * 24 * 3600)
     assert raised.value.field == "timeout"
     assert not Task.objects.exists()
+
+
+def test_a_new_task_channel_reaches_existing_workers(workspace, make_worker, commit):
+    with commit():
+        ana = make_worker("ana")
+    channel = config.task_channel_create(workspace=workspace, unique_name="email")
+    row = WorkerChannel.objects.get(worker=ana, task_channel=channel)
+    assert (row.capacity, row.available, row.assigned_tasks) == (1, True, 0)
