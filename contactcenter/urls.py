@@ -7,6 +7,7 @@ from messaging.api.native_urls import native_patterns, schema_patterns
 from messaging.simulator.urls import simulator_patterns
 from messaging.urls import twilio_patterns
 from messaging.webhook_urls import webhook_patterns
+from routing.api.urls import routing_patterns
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -18,6 +19,7 @@ urlpatterns = [
     path("simulator/", include(simulator_patterns)),
     path("", include(twilio_patterns)),
     path("", include(native_patterns)),
+    path("", include(routing_patterns)),
     path("", include(schema_patterns)),
     path("", include("contactcenter.accounts.urls")),
 ]

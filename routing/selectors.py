@@ -113,7 +113,7 @@ def events_list(
         events = events.filter(date_created__gte=start)
     if end:
         events = events.filter(date_created__lt=end)
-    if before_id:
+    if before_id is not None:
         events = events.filter(id__lt=before_id)
     return list(events.order_by("-id")[:limit])
 
@@ -281,7 +281,7 @@ def tasks_list(
         tasks = tasks.filter(assignment_status__in=wanted)
     if queue is not None:
         tasks = tasks.filter(queue=queue)
-    if before_id:
+    if before_id is not None:
         tasks = tasks.filter(id__lt=before_id)
     return list(tasks.order_by("-id")[:limit])
 

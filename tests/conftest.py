@@ -56,6 +56,9 @@ def pytest_configure(config):
     from django.conf import settings
 
     settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+    # Django's advice for tests: the cast's passwords would otherwise cost PBKDF2's full work
+    # factor in every test. Passwords are still checked for real, with a cheaper hash.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -15,3 +15,12 @@ LANDING_URL_NAMES: dict[Role, str] = {
     Role.SUPERVISOR: "supervisor:index",
     Role.AGENT: "desk:index",
 }
+
+# The Django permissions ("app_label.codename") each role's group holds. Admins need none:
+# they are superusers. Agents need none either: the routing engine lets a person act on the
+# worker linked to them. Granted by migration 0002 and by `user_ensure_with_role`.
+ROLE_PERMISSIONS: dict[Role, list[str]] = {
+    Role.ADMIN: [],
+    Role.SUPERVISOR: ["routing.supervise_workspace"],
+    Role.AGENT: [],
+}

@@ -16,6 +16,7 @@ from django.http import Http404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -77,6 +78,16 @@ class MessagingAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return f'Basic realm="{REALM}"'
+
+
+class SafeJSONParser(JSONParser):
+    """DRF's JSON parser lets a deeply nested body escape as RecursionError (a 500)."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context=None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as error:
+            raise exceptions.ParseError("JSON parse error - nested too deeply") from error
 
 
 class HasPrincipal(BasePermission):

@@ -12,7 +12,6 @@ from typing import Any
 from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,6 +22,7 @@ from messaging.api.auth import Principal
 from messaging.api.drf import (
     HasPrincipal,
     MessagingAuthentication,
+    SafeJSONParser,
     native_exception_handler,
     validation_error,
 )
@@ -74,7 +74,7 @@ class NativeApi(APIView):
 
     authentication_classes = [MessagingAuthentication]
     permission_classes = [HasPrincipal]
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
     renderer_classes = [JSONRenderer]
     throttle_classes: list = []
 

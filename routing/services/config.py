@@ -98,6 +98,17 @@ def workspace_update(workspace: Workspace, **changes: Any) -> Workspace:
 
 
 @transaction.atomic
+def workspace_delete(workspace: Workspace) -> None:
+    """Delete a workspace and everything in it; refused while any task is still active."""
+    if Task.objects.filter(workspace=workspace, assignment_status__in=ACTIVE_TASK).exists():
+        raise conflict("The workspace has active tasks; complete or cancel them first.")
+    # Tasks and workers first: they protect the workflows, channels and activities.
+    Task.objects.filter(workspace=workspace).delete()
+    Worker.objects.filter(workspace=workspace).delete()
+    workspace.delete()
+
+
+@transaction.atomic
 def activity_create(*, workspace: Workspace, friendly_name: str, available: bool) -> Activity:
     activity = Activity(workspace=workspace, friendly_name=friendly_name, available=available)
     full_clean(activity)

@@ -24,7 +24,8 @@ from routing.services.workers import worker_activity_set_locked
 
 
 def _lock(reservation_id: int, *, skip_locked: bool = False) -> tuple[Task, Reservation] | None:
-    """Lock the task, then the reservation (the engine's lock order)."""
+    """Lock the task, then the reservation (the engine's lock order). None when skipping a
+    locked task; RoutingError 20404 when the task or reservation is gone."""
     task_id = (
         Reservation.objects.filter(pk=reservation_id).values_list("task_id", flat=True).first()
     )
@@ -37,12 +38,17 @@ def _lock(reservation_id: int, *, skip_locked: bool = False) -> tuple[Task, Rese
         .first()
     )
     if task is None:
-        return None
+        if skip_locked and Task.objects.filter(pk=task_id).exists():
+            return None
+        raise RoutingError(20404, "No such reservation.")
     reservation = (
         Reservation.objects.select_for_update(of=("self",))
         .select_related("worker", "worker__activity", "worker_channel")
-        .get(pk=reservation_id)
+        .filter(pk=reservation_id)
+        .first()
     )
+    if reservation is None:
+        raise RoutingError(20404, "No such reservation.")
     return task, reservation
 
 
@@ -111,7 +117,10 @@ def reservation_timeout(reservation_id: int) -> bool:
     """A pending reservation past its timeout: the worker goes to the workspace's timeout
     activity and the task is offered again."""
     with transaction.atomic():
-        locked = _lock(reservation_id, skip_locked=True)
+        try:
+            locked = _lock(reservation_id, skip_locked=True)
+        except RoutingError:  # deleted meanwhile
+            return False
         if locked is None:
             return False
         task, reservation = locked

@@ -59,9 +59,9 @@ def task_create(
         expires_at=now,
     )
     full_clean(task, exclude=["expires_at"])
-    task.expires_at = now + timedelta(seconds=timeout)
     task.save()
-    task.date_created = task.date_created or now
+    # The TTL counts from the creation time, as task_update computes it.
+    task.expires_at = task.date_created + timedelta(seconds=timeout)
     event_record(
         workspace,
         "task.created",

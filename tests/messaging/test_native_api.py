@@ -394,6 +394,9 @@ def test_bad_json_and_wrong_content_type_are_client_errors(env):
     as_list = env.api.post(MESSAGES, [CUSTOMER])
     assert_error(as_list, 400, 20422, None)
 
+    too_deep = env.api.post(MESSAGES, raw="[" * 100_000)
+    assert "nested too deeply" in assert_error(too_deep, 400, 20422, None)["message"]
+
     form = env.api.post(
         MESSAGES, raw="to=%2B14155550123&body=x", content_type="application/x-www-form-urlencoded"
     )

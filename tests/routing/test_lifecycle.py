@@ -378,3 +378,35 @@ def test_a_new_task_channel_reaches_existing_workers(workspace, make_worker, com
     channel = config.task_channel_create(workspace=workspace, unique_name="email")
     row = WorkerChannel.objects.get(worker=ana, task_channel=channel)
     assert (row.capacity, row.available, row.assigned_tasks) == (1, True, 0)
+
+
+def test_workspace_delete_refuses_active_tasks_then_deletes_everything(
+    workspace, workflow, make_worker, commit
+):
+    from routing.models import Workspace
+
+    with commit():
+        make_worker("ana")
+    task = _create(workspace, workflow, commit)
+    with pytest.raises(RoutingError) as raised:
+        config.workspace_delete(workspace)
+    assert raised.value.code == 20409
+    with commit():
+        tasks.task_cancel(task)
+    config.workspace_delete(workspace)
+    assert not Workspace.objects.exists()
+    assert not Task.objects.exists() and not Worker.objects.exists()
+
+
+def test_acting_on_a_reservation_whose_task_was_deleted_is_a_404(
+    workspace, workflow, make_worker, commit
+):
+    with commit():
+        make_worker("ana")
+    task = _create(workspace, workflow, commit)
+    offer = Reservation.objects.get(task=task)
+    with commit():
+        tasks.task_delete(task)
+    with pytest.raises(RoutingError) as raised:
+        reservations.reservation_accept(offer)
+    assert raised.value.code == 20404
