@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from routing.events import event_record
@@ -224,7 +224,10 @@ def reservations_end(
     """Move reservations to `status` (and free their capacity unless `release` is False, as
     for wrapping); the ids of workers whose capacity was freed."""
     freed = []
-    for reservation in reservations.select_related("worker", "worker_channel"):
+    # Channel rows are released in id order, so two releases never wait on each other crosswise.
+    for reservation in reservations.select_related("worker", "worker_channel").order_by(
+        "worker_channel_id"
+    ):
         previous = reservation.status
         reservation.status = status
         if release:
@@ -411,11 +414,20 @@ def task_assign(task_id: int) -> int:
         if slots <= 0:
             return 0
         made = 0
-        for candidate in _eligible(task, target, limit=max(CANDIDATE_BATCH, slots)):
-            if _reserve(task, candidate.worker.pk, candidate.worker_channel_id):
-                made += 1
-                if made == slots:
-                    break
+        # A small first batch is usually enough; a larger one only when those were taken.
+        tried: set[int] = set()
+        for limit in (slots + 2, CANDIDATE_BATCH):
+            candidates = _eligible(task, target, limit=limit)
+            for candidate in candidates:
+                if candidate.worker_channel_id in tried:
+                    continue
+                tried.add(candidate.worker_channel_id)
+                if _reserve(task, candidate.worker.pk, candidate.worker_channel_id):
+                    made += 1
+                    if made == slots:
+                        break
+            if made == slots or len(candidates) < limit:
+                break
         if made:
             _mark_reserved(task)
         return made
@@ -466,11 +478,24 @@ def _waiting_tasks_for(worker_id: int, channel_ids: set[int]) -> list[tuple[int,
     queue_ids = QueueMembership.objects.filter(worker_id=worker_id).values_list(
         "queue_id", flat=True
     )
-    waiting = Task.objects.filter(
-        assignment_status__in=WAITING,
-        task_channel_id__in=channel_ids,
-        queue_id__in=queue_ids,
-    ).exclude(reservations__worker_id=worker_id, reservations__status=ReservationStatus.PENDING)
+    # Pending tasks, and reserved ones only where the queue offers a task to several workers
+    # (the attempt checks the exact number of free offers); never a task this worker holds an
+    # offer of or refused at its current step.
+    mine = Reservation.objects.filter(task=OuterRef("pk"), worker_id=worker_id).filter(
+        Q(status=ReservationStatus.PENDING)
+        | Q(
+            status__in=[ReservationStatus.REJECTED, ReservationStatus.TIMEOUT],
+            routing_step=OuterRef("routing_step"),
+        )
+    )
+    waiting = (
+        Task.objects.filter(task_channel_id__in=channel_ids, queue_id__in=queue_ids)
+        .filter(
+            Q(assignment_status=TaskStatus.PENDING)
+            | Q(assignment_status=TaskStatus.RESERVED, queue__max_reserved_workers__gt=1)
+        )
+        .exclude(Exists(mine))
+    )
     rows: list[tuple] = []
     for order in (TaskOrder.FIFO, TaskOrder.LIFO):
         newest_first = order == TaskOrder.LIFO
@@ -510,6 +535,16 @@ def _reserve(task: Task, worker_id: int, worker_channel_id: int) -> bool:
     )
     if worker is None:
         return False  # busy elsewhere right now, or no longer available
+    # Lock the channel row without waiting too (a release may hold it): assignment never
+    # waits on a lock, so it can never be part of a deadlock.
+    room = (
+        WorkerChannel.objects.select_for_update(skip_locked=True)
+        .filter(pk=worker_channel_id, available=True, assigned_tasks__lt=F("capacity"))
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if room is None:
+        return False
     claimed = WorkerChannel.objects.filter(
         pk=worker_channel_id, available=True, assigned_tasks__lt=F("capacity")
     ).update(assigned_tasks=F("assigned_tasks") + 1)

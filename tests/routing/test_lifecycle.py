@@ -410,3 +410,19 @@ def test_acting_on_a_reservation_whose_task_was_deleted_is_a_404(
     with pytest.raises(RoutingError) as raised:
         reservations.reservation_accept(offer)
     assert raised.value.code == 20404
+
+
+def test_a_pending_task_behind_many_reserved_ones_reaches_a_newly_available_worker(
+    workspace, workflow, make_worker, commit
+):
+    from routing.services.assignment import TASK_BATCH
+
+    with commit():
+        make_worker("busy", capacity={"sms": TASK_BATCH})
+    reserved = [_create(workspace, workflow, commit) for _ in range(TASK_BATCH)]
+    assert {t.assignment_status for t in reserved} == {"reserved"}
+    late = _create(workspace, workflow, commit)
+    assert late.assignment_status == "pending"
+    with commit():
+        ana = make_worker("ana")  # becomes available: the worker-side attempt runs
+    assert Reservation.objects.get(task=late).worker == ana
