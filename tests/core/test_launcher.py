@@ -132,6 +132,13 @@ def test_a_second_serve_on_the_same_data_dir_refuses_and_leaves_the_first_alone(
             second.kill_tree()
 
 
+def _command_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "?"
+
+
 def test_children_stop_when_the_launcher_is_killed_outright(tmp_path):
     """PR_SET_PDEATHSIG: a launcher killed with SIGKILL cannot stop its children itself."""
     launched = Launched(base_env(tmp_path, free_port()))
@@ -141,7 +148,8 @@ def test_children_stop_when_the_launcher_is_killed_outright(tmp_path):
         assert len(children) >= 5  # valkey wrapper + server, worker (+ pool), beat, daphne
         launched.process.kill()
         launched.process.wait()
-        assert still_alive(children, timeout=30) == []
+        left = still_alive(children, timeout=30)
+        assert left == [], [_command_of(pid) for pid in left]
     finally:
         launched.kill_tree()
 
