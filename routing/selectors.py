@@ -45,10 +45,6 @@ def get_by_sid(queryset, sid: str, *, label: str):
     return obj
 
 
-def workspace_get(sid: str) -> Workspace:
-    return get_by_sid(Workspace.objects.all(), sid, label="workspace")
-
-
 def can_configure(user) -> bool:
     """Admins: create, change and delete configuration."""
     return bool(user and user.is_active and user.is_superuser)
@@ -256,13 +252,6 @@ def summary(values: list[float]) -> dict[str, float]:
         "p90": round(rank(90), 3),
         "p99": round(rank(99), 3),
     }
-
-
-def waiting_tasks(workspace: Workspace, *, queue: TaskQueue | None = None):
-    tasks = Task.objects.filter(workspace=workspace, assignment_status__in=WAITING)
-    if queue is not None:
-        tasks = tasks.filter(queue=queue)
-    return tasks
 
 
 def tasks_list(

@@ -6,7 +6,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from routing.errors import RoutingError, conflict, invalid
+from routing.errors import conflict, invalid
 from routing.events import event_record
 from routing.models import (
     DEFAULT_TASK_TIMEOUT,
@@ -282,10 +282,3 @@ def _task_data(task: Task) -> dict[str, Any]:
         "workflow_sid": task.workflow.sid,
         "task_reason": task.reason,
     }
-
-
-def task_get_in(workspace: Workspace, sid: str) -> Task:
-    task = Task.objects.filter(workspace=workspace, sid=sid).first()
-    if task is None:
-        raise RoutingError(20404, f"No task {sid} in this workspace.")
-    return task
