@@ -241,6 +241,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": _read("SCHEDULED_RELEASE_INTERVAL", env.float, 10.0),
     },
     "messaging-sticky-purge": {"task": "messaging.tasks.sticky_purge", "schedule": 86_400.0},
+    # Delivery's safety net: expiry (30036), crashed claims, lost marks; starts pumps.
+    "messaging-delivery-tick": {
+        "task": "messaging.tasks.delivery_tick",
+        "schedule": _read("DELIVERY_TICK_INTERVAL", env.float, 1.0),
+        "options": {"expires": 5},
+    },
     # Routing's safety net: reservation and workflow timeouts, TTLs, missed assignments.
     "routing-tick": {
         "task": "routing.tick",
@@ -248,6 +254,17 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": 5},
     },
 }
+# Delivery engine (messaging/delivery): how many pumps may send at once, how long one runs
+# before handing over, how far ahead it plans each sender, how long a claim may stay
+# unfinished before the sweeper takes it back, and threads for network providers' calls.
+DELIVERY_KEY_PREFIX = _read("DELIVERY_KEY_PREFIX", env.str, "cc:delivery")
+DELIVERY_PUMPS = _read("DELIVERY_PUMPS", env.int, 1)
+DELIVERY_PUMP_SECONDS = _read("DELIVERY_PUMP_SECONDS", env.float, 2.0)
+DELIVERY_HORIZON_SECONDS = _read("DELIVERY_HORIZON_SECONDS", env.float, 0.5)
+DELIVERY_LEASE_SECONDS = _read("DELIVERY_LEASE_SECONDS", env.float, 20.0)
+DELIVERY_SEND_THREADS = _read("DELIVERY_SEND_THREADS", env.int, 16)
+# Pace at (1 - margin) of each sender's rate: 1 % leaves 10 ms of slack in every second.
+DELIVERY_PACING_MARGIN = _read("DELIVERY_PACING_MARGIN", env.float, 0.01)
 # Celery logs through LOGGING above, one line per event like everything else.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_CONCURRENCY = _read("CELERY_WORKER_CONCURRENCY", env.int, 2)

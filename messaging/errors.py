@@ -14,6 +14,7 @@ CODES: dict[int, tuple[int, str]] = {
     20004: (405, gettext_noop("Method not allowed")),
     20404: (404, gettext_noop("The requested resource was not found")),
     20422: (400, gettext_noop("Invalid parameter")),
+    20429: (429, gettext_noop("Too many requests")),
     21211: (400, gettext_noop("Invalid 'To' Phone Number")),
     21408: (400, gettext_noop("Permission to send to this region is not enabled")),
     21602: (400, gettext_noop("Message body is required")),

@@ -405,6 +405,13 @@ class Message(models.Model):
     )
     provider_message_id = models.CharField(max_length=128, blank=True, db_index=True)
     tags = models.JSONField(default=dict, blank=True, help_text=_("Our own metadata."))
+    # Delivery engine: when an undispatched message fails with 30036, how many provider
+    # attempts it has had, the earliest time of its next attempt (back-off) and how long
+    # the worker that claimed it ("sending") may hold it before the sweeper takes it back.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    not_before = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
     date_created = models.DateTimeField(auto_now_add=True, db_index=True)
     date_updated = models.DateTimeField(auto_now=True)
     date_sent = models.DateTimeField(null=True, blank=True)
@@ -415,6 +422,22 @@ class Message(models.Model):
             models.Index(fields=["account", "-date_created", "-id"], name="message_account_recent"),
             models.Index(fields=["to_address", "-date_created"], name="message_to_recent"),
             models.Index(fields=["from_address", "-date_created"], name="message_from_recent"),
+            # Each sender's queue in FIFO order; only queued rows, so it stays small.
+            models.Index(
+                fields=["sender", "id"],
+                name="message_sender_queue",
+                condition=models.Q(status="queued"),
+            ),
+            models.Index(
+                fields=["expires_at"],
+                name="message_queued_expiry",
+                condition=models.Q(status__in=["queued", "accepted"]),
+            ),
+            models.Index(
+                fields=["lease_until"],
+                name="message_sending_lease",
+                condition=models.Q(status="sending"),
+            ),
         ]
 
     def __str__(self) -> str:

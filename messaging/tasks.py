@@ -1,7 +1,10 @@
 """Celery tasks: interfaces that take ids, are idempotent and call one service each."""
 
+import uuid
+
 from celery import shared_task
 
+from messaging.delivery import engine, store
 from messaging.services import callbacks, dispatch, messages
 
 CALLBACK_BACKOFF = (5, 30, 120, 600, 1800)  # seconds before attempts 2..6
@@ -13,8 +16,19 @@ def message_route(message_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
-def message_send(message_id: int) -> None:
-    dispatch.message_send(message_id=message_id)
+def delivery_pump() -> None:
+    """Send what is due, paced, for up to DELIVERY_PUMP_SECONDS; then hand over to a fresh
+    task if work remains, so other tasks get the worker in between."""
+    stats = engine.pump_run(uuid.uuid4().hex)
+    if stats is not None and store.due_count():
+        delivery_pump.delay()
+
+
+@shared_task(ignore_result=True)
+def delivery_tick() -> dict:
+    # Depth counters are rebuilt from the database every 10 s; between, they are counted.
+    reconcile = bool(store.client().set(store.key("reconcile"), "1", nx=True, ex=10))
+    return engine.delivery_tick(reconcile=reconcile)
 
 
 @shared_task(ignore_result=True)

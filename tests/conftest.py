@@ -9,6 +9,25 @@ from contactcenter.accounts.services import user_ensure_with_role
 PASSWORD = "a-long-test-password"
 
 
+@pytest.fixture(autouse=True)
+def delivery_keys(settings):
+    """Each test its own delivery-engine keys in Redis: no pacing, queue or pump state leaks
+    between tests (or between suites sharing one Redis)."""
+    import uuid
+
+    settings.DELIVERY_KEY_PREFIX = f"cc-test:{uuid.uuid4().hex[:12]}"
+    yield settings.DELIVERY_KEY_PREFIX
+    from messaging.delivery import store
+
+    try:
+        client = store.client()
+        names = list(client.scan_iter(match=f"{settings.DELIVERY_KEY_PREFIX}:*", count=1000))
+        if names:
+            client.delete(*names)
+    except Exception:  # a test that stopped Redis on purpose
+        pass
+
+
 def _member(username: str, role: Role | None):
     return user_ensure_with_role(username=username, password=PASSWORD, role=role)
 
@@ -76,8 +95,9 @@ def _test_database_url() -> str:
 
 
 @pytest.fixture
-def celery_worker_process():
-    """A real Celery worker process on the suite's broker; stopped (and waited for) after."""
+def start_celery_worker(settings):
+    """Start real Celery worker processes on the suite's broker (extra environment allowed);
+    each is stopped (and waited for) after the test."""
     import os
     import subprocess
     import sys
@@ -87,30 +107,64 @@ def celery_worker_process():
 
     # Tasks left on the broker by earlier tests name rows of databases that no longer exist.
     celery_app.control.purge()
-    name = f"test-{os.getpid()}-{time.monotonic_ns()}@%h"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "contactcenter",
-            "worker",
-            "--pool",
-            "solo",
-            "--hostname",
-            name,
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "DATABASE_URL": _test_database_url()},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while not celery_app.control.ping(timeout=0.5):
-        assert process.poll() is None, "the Celery worker exited while starting"
-        assert time.monotonic() < deadline, "the Celery worker did not answer within 30 s"
-    yield process
-    process.terminate()
-    process.wait(timeout=30)
+    started: list[subprocess.Popen] = []
+
+    log_file = open(os.environ["CC_WORKER_LOG"], "ab") if "CC_WORKER_LOG" in os.environ else None  # noqa: SIM115
+
+    def start(extra_env: dict | None = None) -> subprocess.Popen:
+        name = f"test-{os.getpid()}-{time.monotonic_ns()}@%h"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "contactcenter",
+                "worker",
+                "--pool",
+                "solo",
+                "--hostname",
+                name,
+                "--without-mingle",
+                "--without-gossip",
+                *(["--loglevel", "info"] if "CC_WORKER_LOG" in os.environ else []),
+            ],
+            env={
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                "DATABASE_URL": _test_database_url(),
+                "DELIVERY_KEY_PREFIX": settings.DELIVERY_KEY_PREFIX,
+                **(extra_env or {}),
+            },
+            # CC_WORKER_LOG=path keeps the worker's log (debugging a test on a real worker).
+            stdout=log_file or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if log_file else subprocess.DEVNULL,
+        )
+        started.append(process)
+        deadline = time.monotonic() + 30
+        while not celery_app.control.ping(
+            destination=[name.replace("%h", _hostname())], timeout=0.5
+        ):
+            assert process.poll() is None, "the Celery worker exited while starting"
+            assert time.monotonic() < deadline, "the Celery worker did not answer within 30 s"
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+    if log_file:
+        log_file.close()
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+@pytest.fixture
+def celery_worker_process(start_celery_worker):
+    """A real Celery worker process on the suite's broker; stopped (and waited for) after."""
+    return start_celery_worker()

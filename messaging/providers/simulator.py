@@ -9,15 +9,27 @@ providers, signed with the provider account's secret.
 import hashlib
 import hmac
 import json
+import time
 
+from messaging.delivery import store as delivery_store
 from messaging.providers import register
-from messaging.providers.base import ProviderAdapter, SendResult
+from messaging.providers.base import ProviderAdapter, ProviderError, SendResult
 from messaging.sids import new_sid
 
 SIGNATURE_HEADER = "X-Simulator-Signature"
 
 DEFAULT_SETTINGS = {
+    # null: no delivery receipts at all (benchmarks measure dispatch alone).
     "receipt_delay_seconds": 1.0,
+    # How long the simulated provider takes to answer a send.
+    "send_delay_seconds": 0.0,
+    # Append every accepted send to a Redis list (for benchmarks and tests: who got what when).
+    "record_sends": False,
+    # A recipient whose number ends with `suffix` gets a transient provider error (e.g. 429,
+    # 5xx) on its first `times` attempts, then goes through.
+    "transient_failures": [],
+    # A recipient whose number ends with `suffix` is refused outright at send time.
+    "send_rejections": [],
     "read_receipts": True,
     # A recipient whose number ends with `suffix` gets `status` with `error_code`.
     "failures": [
@@ -62,15 +74,85 @@ def inbound_payload(*, from_address: str, to_address: str, body: str, name: str 
     ).encode()
 
 
+def _key(provider_id: int, *parts: object) -> str:
+    return delivery_store.key("simulator", provider_id, *parts)
+
+
+def received_count(provider_id: int, idempotency_key: str) -> int:
+    """How many times the simulated provider accepted this send as new (at most once)."""
+    return int(delivery_store.client().hget(_key(provider_id, "received"), idempotency_key) or 0)
+
+
+def duplicates_refused(provider_id: int) -> int:
+    """Sends the simulated provider recognised by their idempotency key and did not repeat."""
+    return int(delivery_store.client().get(_key(provider_id, "duplicates")) or 0)
+
+
+def recorded_sends(provider_id: int) -> list[dict]:
+    """With `record_sends`: every accepted send, in order (from, to, segments, at in ms)."""
+    raw = delivery_store.client().lrange(_key(provider_id, "log"), 0, -1)
+    return [json.loads(item) for item in raw]
+
+
 @register("simulator")
 class SimulatorAdapter(ProviderAdapter):
-    def send(self, message, *, text: str) -> SendResult:
-        from messaging import tasks
+    idempotent = True
+    network = False
 
+    def send(self, message, *, text: str, idempotency_key: str) -> SendResult:
+        config = simulator_settings(self.provider)
+        if config["send_delay_seconds"]:
+            time.sleep(float(config["send_delay_seconds"]))
+        self._maybe_fail_transiently(config, message.to_address, idempotency_key)
+        for rule in config["send_rejections"]:
+            if message.to_address.endswith(str(rule["suffix"])):
+                code = int(rule.get("error_code", 30007))
+                raise ProviderError(code, f"Simulated rejection {code}.", permanent=True)
+        r = delivery_store.client()
         provider_message_id = new_sid("SS")
-        delay = float(simulator_settings(self.provider)["receipt_delay_seconds"])
-        # The receipt is a short countdown (seconds), never a long-lived schedule.
-        tasks.simulator_receipt.apply_async(
-            (self.provider.id, provider_message_id, message.to_address), countdown=delay
+        # The provider-side idempotency key: a repeated send returns the first answer.
+        previous = r.set(
+            _key(self.provider.id, "idem", idempotency_key),
+            provider_message_id,
+            nx=True,
+            ex=86_400,
+            get=True,
         )
+        if previous is not None:
+            r.incr(_key(self.provider.id, "duplicates"))
+            return SendResult(provider_message_id=previous.decode())
+        pipe = r.pipeline(transaction=False)
+        pipe.hincrby(_key(self.provider.id, "received"), idempotency_key, 1)
+        if config["record_sends"]:
+            entry = {
+                "from": message.from_address,
+                "to": message.to_address,
+                "segments": message.num_segments,
+                "at": time.time() * 1000,
+            }
+            pipe.rpush(_key(self.provider.id, "log"), json.dumps(entry))
+        pipe.execute()
+        if config["receipt_delay_seconds"] is not None:
+            from messaging import tasks
+
+            # The receipt is a short countdown (seconds), never a long-lived schedule.
+            tasks.simulator_receipt.apply_async(
+                (self.provider.id, provider_message_id, message.to_address),
+                countdown=float(config["receipt_delay_seconds"]),
+            )
         return SendResult(provider_message_id=provider_message_id)
+
+    def _maybe_fail_transiently(self, config: dict, to_address: str, idempotency_key: str):
+        for rule in config["transient_failures"]:
+            if not to_address.endswith(str(rule["suffix"])):
+                continue
+            attempt = delivery_store.client().incr(_key(self.provider.id, "tries", idempotency_key))
+            if attempt <= int(rule.get("times", 1)):
+                code = int(rule.get("error_code", 20429))
+                raise ProviderError(
+                    code,
+                    f"Simulated transient error {code} (attempt {attempt}).",
+                    permanent=False,
+                    throttled=code == 20429,
+                    retry_after=rule.get("retry_after"),
+                )

@@ -57,6 +57,23 @@ def status_callback_enqueue(*, message_id: int) -> StatusCallback | None:
     return callback
 
 
+def status_callbacks_enqueue(messages: list[Message]) -> int:
+    """The same for a batch of messages already loaded with account, service and sender."""
+    from messaging import tasks
+
+    callbacks = [
+        StatusCallback(message=m, url=url, status=m.status, params=status_callback_params(m))
+        for m in messages
+        if (url := callback_url_for(m))
+    ]
+    if not callbacks:
+        return 0
+    # PostgreSQL and SQLite ≥ 3.35 return the new ids from a bulk insert.
+    ids = [c.id for c in StatusCallback.objects.bulk_create(callbacks)]
+    transaction.on_commit(lambda: [tasks.status_callback_deliver.delay(i) for i in ids])
+    return len(ids)
+
+
 def sign(url: str, params: dict[str, str], auth_token: str) -> str:
     return RequestValidator(auth_token).compute_signature(url, params)
 

@@ -17,6 +17,8 @@ from django.utils import timezone
 from messaging import encoding, hooks
 from messaging.addresses import Address, AddressError, canonical_address, parse_address
 from messaging.addresses import Channel as AddressChannel
+from messaging.delivery import store as delivery_store
+from messaging.delivery.engine import queued_on_commit
 from messaging.errors import MessagingError, error_message
 from messaging.models import (
     DEFAULT_VALIDITY_PERIOD,
@@ -252,9 +254,17 @@ def message_create(*, account: Account, request: MessageRequest, source: str = "
             content_variables=request.content_variables,
             tags=request.tags or {},
         )
+        message.expires_at = (send_at or now) + timedelta(seconds=message.validity_period)
         message.contact = contact_get_or_create(account=account, address=to)
         if sender is not None:
             _assign_sender(message, sender, rule="from")
+            if status == Status.QUEUED and sender_queue_is_full(sender, message):
+                raise MessagingError(
+                    21611,
+                    f"{sender.address} already holds more than {message.validity_period} s "
+                    "of queued segments; try again later or use a messaging service.",
+                    "From",
+                )
         message.save()
         Media.objects.bulk_create(Media(message=message, url=url) for url in request.media_urls)
         MessageStatusChange.objects.create(message=message, status=status, source=source)
@@ -292,7 +302,13 @@ def _dispatch_on_commit(message: Message) -> None:
     if message.status == Status.ACCEPTED:
         transaction.on_commit(lambda: tasks.message_route.delay(message.id))
     elif message.status == Status.QUEUED:
-        transaction.on_commit(lambda: tasks.message_send.delay(message.id))
+        queued_on_commit(message.sender_id, message.num_segments)
+
+
+def sender_queue_is_full(sender: Sender, message: Message) -> bool:
+    """More than the validity period's worth of segments already waiting (REFERENCE.md 1)."""
+    capacity = sender.segments_per_second * message.validity_period
+    return delivery_store.depth(sender.id) + message.num_segments > capacity
 
 
 # ---------------------------------------------------------------- contacts & conversations
@@ -379,6 +395,16 @@ def message_route(*, message_id: int) -> bool:
             return False
         sender = Sender.objects.select_related("service").get(id=choice.sender_id)
         _assign_sender(message, sender, rule=str(choice.rule))
+        if sender_queue_is_full(sender, message):
+            message.save(update_fields=["sender", "from_address", "sender_rule", "date_updated"])
+            message_status_apply(
+                message_id=message.id,
+                status=Status.FAILED,
+                error_code=30001,
+                source="system",
+                error_text=f"The queue of {sender.address} is full (queue overflow).",
+            )
+            return False
         message.save(
             update_fields=[
                 "sender",
@@ -398,9 +424,7 @@ def message_route(*, message_id: int) -> bool:
             )
         moved = message_status_apply(message_id=message.id, status=Status.QUEUED, source="system")
         if moved:
-            from messaging import tasks
-
-            transaction.on_commit(lambda: tasks.message_send.delay(message.id))
+            queued_on_commit(sender.id, message.num_segments)
     return moved
 
 

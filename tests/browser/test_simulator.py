@@ -6,9 +6,9 @@ import pytest
 from contactcenter.core.demo import DEMO_PASSWORD, demo_seed
 from messaging import tasks
 from messaging.models import Sender
-from messaging.services import dispatch
 from messaging.services.accounts import account_get_or_create_default
 from messaging.services.messages import MessageRequest, message_create
+from tests.support.delivery import deliver_now
 
 pytestmark = [
     pytest.mark.browser,
@@ -27,7 +27,7 @@ def carrier():
     worker fixture purges the queue before it starts)."""
 
     def deliver(message) -> None:
-        assert dispatch.message_send(message_id=message.id) == "sent"
+        assert deliver_now().sent == 1
         message.refresh_from_db()
         tasks.simulator_receipt(
             message.sender.provider_id, message.provider_message_id, message.to_address

@@ -11,7 +11,7 @@ from messaging import statuses
 from messaging.errors import MessagingError
 from messaging.models import Message, StatusCallback, StickySender
 from messaging.services.callbacks import MAX_ATTEMPTS, status_callback_deliver
-from messaging.services.dispatch import message_send, message_status_from_provider
+from messaging.services.dispatch import message_status_from_provider
 from messaging.services.messages import (
     MessageRequest,
     message_create,
@@ -21,6 +21,7 @@ from messaging.services.messages import (
 )
 from messaging.services.optout import optout_block, optout_unblock
 from messaging.statuses import Status
+from tests.support.delivery import deliver_now
 from tests.support.http import RecordingServer
 
 CUSTOMER = "+14155550123"
@@ -200,7 +201,7 @@ def test_opting_out_while_queued_fails_the_waiting_message(world):
     optout_block(address=CUSTOMER, sender=world.senders["long_code"], keyword="STOP")
     queued.refresh_from_db()
     assert (queued.status, queued.error_code) == ("failed", 21610)
-    assert message_send(message_id=queued.id) == "skipped"
+    assert deliver_now().planned == 0
 
 
 def test_sender_scoped_block_applies_to_the_senders_pool(world):
@@ -229,8 +230,8 @@ def test_block_on_a_sender_outside_any_service_is_that_senders_only(db):
 
 def test_send_claims_once_and_hands_to_the_simulator(world):
     message = send(world)
-    assert message_send(message_id=message.id) == "sent"
-    assert message_send(message_id=message.id) == "skipped"
+    assert deliver_now().sent == 1
+    assert deliver_now().planned == 0
     message.refresh_from_db()
     assert message.status == "sent"
     assert message.provider_message_id.startswith("SS")
@@ -245,8 +246,8 @@ def test_send_claims_once_and_hands_to_the_simulator(world):
 
 def test_expired_message_fails_with_30036(world):
     message = send(world, validity_period=5)
-    Message.objects.filter(id=message.id).update(date_created=timezone.now() - timedelta(seconds=6))
-    assert message_send(message_id=message.id) == "expired"
+    Message.objects.filter(id=message.id).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert deliver_now().planned == 0
     message.refresh_from_db()
     assert (message.status, message.error_code) == ("failed", 30036)
 

@@ -5,10 +5,10 @@ import pytest
 
 from messaging import hooks, tasks
 from messaging.models import Message, MessagingService, Sender
-from messaging.services import dispatch
 from messaging.services.messages import MessageRequest, message_create
 from messaging.services.providers import provider_credentials_set
 from tests.messaging.conftest import WEBHOOK_SECRET
+from tests.support.delivery import deliver_now
 
 SECRET = WEBHOOK_SECRET
 LONG_CODE = "+14155550100"
@@ -116,7 +116,7 @@ def test_the_thread_json_shows_outbound_messages_and_their_statuses(staff, accou
 def test_a_failure_rule_shows_its_error_code(staff, account, senders):
     failing = "+14155550003"  # ends in 0003: the simulated carrier says 30003
     message = send(account, failing, "Are you there?")
-    assert dispatch.message_send(message_id=message.id) == "sent"
+    assert deliver_now().sent == 1
     assert thread(staff, senders["long_code"], failing)[0]["status"] == "sent"
 
     message.refresh_from_db()  # the carrier's receipt arrives (run here, not on a worker)
