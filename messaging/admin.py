@@ -5,8 +5,14 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.db.models.functions import Coalesce
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from messaging import crypto
@@ -25,6 +31,7 @@ from messaging.models import (
     Sender,
     StatusCallback,
 )
+from messaging.selectors import delivery_queue_depths, with_queue_figures
 from messaging.services import accounts as account_services
 from messaging.services import optout as optout_services
 
@@ -148,10 +155,13 @@ class SenderAdmin(admin.ModelAdmin):
         "service",
         "country",
         "rate",
+        "queued",
+        "oldest_queued",
         "mms_capable",
         "active",
     )
     list_filter = ("channel", "kind", "active", "service")
+    list_select_related = ("service",)
     search_fields = ("address", "friendly_name")
     readonly_fields = ("sid", "channel", "date_created", "date_updated")
     fieldsets = (
@@ -190,6 +200,17 @@ class SenderAdmin(admin.ModelAdmin):
     def rate(self, obj):
         return obj.segments_per_second
 
+    def get_queryset(self, request):
+        return with_queue_figures(super().get_queryset(request), owner="sender")
+
+    @admin.display(description=_("Queued (segments)"), ordering="queued_segments")
+    def queued(self, obj):
+        return queued_cell(obj)
+
+    @admin.display(description=_("Oldest queued"), ordering="oldest_queued_since")
+    def oldest_queued(self, obj):
+        return oldest_queued_cell(obj)
+
 
 @admin.register(MessagingService)
 class MessagingServiceAdmin(admin.ModelAdmin):
@@ -199,6 +220,8 @@ class MessagingServiceAdmin(admin.ModelAdmin):
         "sid",
         "usecase",
         "sender_count",
+        "queued",
+        "oldest_queued",
         "sticky_sender",
         "smart_encoding",
     )
@@ -233,9 +256,89 @@ class MessagingServiceAdmin(admin.ModelAdmin):
         ),
     )
 
-    @admin.display(description=_("senders"))
+    def get_queryset(self, request):
+        # Subqueries, not a join + GROUP BY: one query for the page, whatever its size.
+        pool_size = (
+            Sender.objects.filter(service=models.OuterRef("pk"))
+            .order_by()
+            .values("service")
+            .annotate(n=models.Count("id"))
+            .values("n")[:1]
+        )
+        queryset = (
+            super()
+            .get_queryset(request)
+            .annotate(pool_size=Coalesce(models.Subquery(pool_size), 0))
+        )
+        return with_queue_figures(queryset, owner="service")
+
+    @admin.display(description=_("senders"), ordering="pool_size")
     def sender_count(self, obj):
-        return obj.senders.count()
+        return obj.pool_size
+
+    @admin.display(description=_("Queued (segments)"), ordering="queued_segments")
+    def queued(self, obj):
+        return queued_cell(obj)
+
+    @admin.display(description=_("Oldest queued"), ordering="oldest_queued_since")
+    def oldest_queued(self, obj):
+        return oldest_queued_cell(obj)
+
+    def get_urls(self):
+        return [
+            path(
+                "queues/",
+                self.admin_site.admin_view(self.queues_view),
+                name="messaging_delivery_queues",
+            ),
+            *super().get_urls(),
+        ]
+
+    def queues_view(self, request):
+        """Read-only: the figures of `GET /api/v1/queues`, for every account."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        depths = delivery_queue_depths()
+        for entry in depths["senders"]:
+            entry["url"] = reverse("admin:messaging_sender_change", args=[entry["id"]])
+        for entry in depths["services"]:
+            entry["url"] = reverse("admin:messaging_messagingservice_change", args=[entry["id"]])
+        for entry in (*depths["senders"], *depths["services"]):
+            entry["oldest_label"] = duration_label(entry["oldest_queued_age_seconds"])
+            entry["drain_label"] = duration_label(entry["drain_seconds_estimate"])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Delivery queues"),
+            "depths": depths,
+            "several_accounts": Account.objects.count() > 1,
+        }
+        return TemplateResponse(request, "admin/messaging/delivery_queues.html", context)
+
+
+def duration_label(seconds: float | None) -> str:
+    """A short, translated duration for the queue page: `45 s`, `3 min 20 s`, `2 h 5 min`."""
+    if seconds is None:
+        return "—"
+    whole = round(seconds)
+    if whole < 60:
+        return gettext("%(s)d s") % {"s": whole}
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return gettext("%(m)d min %(s)d s") % {"m": minutes, "s": secs}
+    hours, minutes = divmod(minutes, 60)
+    return gettext("%(h)d h %(m)d min") % {"h": hours, "m": minutes}
+
+
+def queued_cell(obj) -> str:
+    """Queued messages and, in brackets, their segments: `3 (5)`."""
+    return f"{obj.queued_messages} ({obj.queued_segments})"
+
+
+def oldest_queued_cell(obj) -> str:
+    if obj.oldest_queued_since is None:
+        return "—"
+    return duration_label(max(0.0, (timezone.now() - obj.oldest_queued_since).total_seconds()))
 
 
 class ReadOnlyInline(admin.TabularInline):

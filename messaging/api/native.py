@@ -1,4 +1,4 @@
-"""The native JSON API, `/api/v1/`: messages, senders and messaging services.
+"""The native JSON API, `/api/v1/`: messages, senders, messaging services and delivery queues.
 
 One DRF view per operation, each with explicit input and output serializers: parse, call one
 service or selector, render. Where two operations share a path (GET and POST on a
@@ -29,6 +29,7 @@ from messaging.api.drf import (
 from messaging.errors import MessagingError
 from messaging.models import Account, Message
 from messaging.selectors import (
+    delivery_queue_depths,
     message_get,
     messages_list,
     sender_get,
@@ -414,3 +415,22 @@ class ServicesEndpoint(ServiceListApi, ServiceCreateApi):
 
 class ServiceEndpoint(ServiceRetrieveApi, ServiceUpdateApi):
     """GET /api/v1/services/{sid} fetches, PATCH changes."""
+
+
+# ---------------------------------------------------------------- delivery queues
+
+
+class QueuesApi(NativeApi):
+    @extend_schema(
+        operation_id="queues_retrieve",
+        tags=["queues"],
+        summary="Delivery queue depths",
+        description="What waits to leave, per sender and per messaging service, read from the "
+        "database: queued messages and segments, messages being sent, the age of the oldest "
+        "queued message and an estimate of how long the queue takes to drain at the senders' "
+        "throughput. Senders with nothing queued or sending are left out; every service is "
+        "listed.",
+        responses={200: s.QueuesOutput, **AUTH_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(s.QueuesOutput(delivery_queue_depths(account=self.account)).data)

@@ -41,6 +41,7 @@ native_patterns = [
         native.ServiceSenderRemoveApi.as_view(),
         name="api-service-sender",
     ),
+    path(f"{V1}/queues", native.QueuesApi.as_view(), name="api-queues"),
 ]
 
 # The schema documents the API, it grants nothing: public, like the source code.

@@ -327,12 +327,67 @@ class ServiceSenderInput(serializers.Serializer):
     sender_sid = serializers.CharField()
 
 
+# ---------------------------------------------------------------- delivery queues
+
+
+class QueueFiguresMixin(serializers.Serializer):
+    queued_messages = serializers.IntegerField(help_text="Messages in status `queued`.")
+    queued_segments = serializers.IntegerField(help_text="Their segments (what pacing counts).")
+    sending = serializers.IntegerField(help_text="Messages being handed to the provider now.")
+    oldest_queued_age_seconds = serializers.FloatField(
+        allow_null=True,
+        help_text="Seconds the oldest queued message has waited, from its send_at if it was "
+        "scheduled, else from its creation; null when nothing is queued.",
+    )
+    drain_seconds_estimate = serializers.FloatField(
+        allow_null=True,
+        help_text="Seconds until the queue should be empty at the current throughput; null when "
+        "a sender holding it is inactive.",
+    )
+
+
+class QueueSenderOutput(QueueFiguresMixin):
+    sid = serializers.CharField()
+    address = serializers.CharField()
+    kind = serializers.ChoiceField(choices=SenderKind.choices)
+    channel = serializers.CharField()
+    friendly_name = serializers.CharField()
+    active = serializers.BooleanField()
+    messaging_service_sid = serializers.CharField(source="service_sid", allow_null=True)
+    throughput = serializers.FloatField(help_text="Segments per second in effect.")
+
+
+class QueueServiceOutput(QueueFiguresMixin):
+    sid = serializers.CharField()
+    friendly_name = serializers.CharField()
+    senders = serializers.IntegerField(help_text="Active senders in the pool.")
+    accepted = serializers.IntegerField(help_text="Waiting for the service to choose a sender.")
+    scheduled = serializers.IntegerField(help_text="Waiting for their send_at.")
+    oldest_accepted_age_seconds = serializers.FloatField(
+        allow_null=True, help_text="Seconds the oldest accepted message has waited for a sender."
+    )
+    throughput = serializers.FloatField(
+        help_text="Segments per second of the active senders in the pool, together."
+    )
+
+
+class QueuesOutput(serializers.Serializer):
+    senders = QueueSenderOutput(
+        many=True, help_text="Senders with something queued or sending, fullest first."
+    )
+    services = QueueServiceOutput(many=True, help_text="Every messaging service, by name.")
+    generated_at = UtcDateTimeField()
+
+
 __all__ = [
     "ErrorOutput",
     "MessageCreateInput",
     "MessageListQuery",
     "MessageOutput",
     "MessagePageOutput",
+    "QueueSenderOutput",
+    "QueueServiceOutput",
+    "QueuesOutput",
     "SenderInput",
     "SenderListOutput",
     "SenderOutput",
