@@ -94,6 +94,19 @@ def recorded_sends(provider_id: int) -> list[dict]:
     return [json.loads(item) for item in raw]
 
 
+_ACCEPT = """
+local previous = redis.call('GET', KEYS[1])
+if previous then
+  redis.call('INCR', KEYS[3])
+  return previous
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', 86400)
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[4], ARGV[3]) end
+return false
+"""
+
+
 @register("simulator")
 class SimulatorAdapter(ProviderAdapter):
     idempotent = True
@@ -108,30 +121,32 @@ class SimulatorAdapter(ProviderAdapter):
             if message.to_address.endswith(str(rule["suffix"])):
                 code = int(rule.get("error_code", 30007))
                 raise ProviderError(code, f"Simulated rejection {code}.", permanent=True)
-        r = delivery_store.client()
         provider_message_id = new_sid("SS")
-        # The provider-side idempotency key: a repeated send returns the first answer.
-        previous = r.set(
+        entry = ""
+        if config["record_sends"]:
+            entry = json.dumps(
+                {
+                    "from": message.from_address,
+                    "to": message.to_address,
+                    "segments": message.num_segments,
+                    "at": time.time() * 1000,
+                }
+            )
+        # The provider-side idempotency key: a repeated send returns the first answer. One
+        # script, so a process killed mid-call leaves either all of it or none.
+        previous = delivery_store.client().eval(
+            _ACCEPT,
+            4,
             _key(self.provider.id, "idem", idempotency_key),
+            _key(self.provider.id, "received"),
+            _key(self.provider.id, "duplicates"),
+            _key(self.provider.id, "log"),
             provider_message_id,
-            nx=True,
-            ex=86_400,
-            get=True,
+            idempotency_key,
+            entry,
         )
         if previous is not None:
-            r.incr(_key(self.provider.id, "duplicates"))
             return SendResult(provider_message_id=previous.decode())
-        pipe = r.pipeline(transaction=False)
-        pipe.hincrby(_key(self.provider.id, "received"), idempotency_key, 1)
-        if config["record_sends"]:
-            entry = {
-                "from": message.from_address,
-                "to": message.to_address,
-                "segments": message.num_segments,
-                "at": time.time() * 1000,
-            }
-            pipe.rpush(_key(self.provider.id, "log"), json.dumps(entry))
-        pipe.execute()
         if config["receipt_delay_seconds"] is not None:
             from messaging import tasks
 
