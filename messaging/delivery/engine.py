@@ -34,9 +34,10 @@ from django.utils import timezone
 
 from messaging import encoding, hooks
 from messaging.delivery import store
-from messaging.models import Message, MessageStatusChange, OptOut, Sender
+from messaging.models import Message, MessageStatusChange, Sender
 from messaging.providers import ProviderError, adapter_for
 from messaging.services.callbacks import status_callbacks_enqueue
+from messaging.services.optout import optout_blocked_among
 from messaging.statuses import Status
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,6 @@ class Pump:
         # provider's must not push any one-second window over the limit.
         plan = SenderPlan(sender=sender, interval=(1.0 + settings.DELIVERY_PACING_MARGIN) / rate)
         self._plans[sender_id] = plan
-        expire_queued(sender_id=sender_id)
         wanted = min(MAX_CANDIDATES, max(1, math.ceil(self.horizon * rate) + 1))
         claimed = self._claim(plan, wanted)
         if not claimed:
@@ -218,7 +218,9 @@ class Pump:
                 .select_for_update(skip_locked=True)
                 .values_list("id", "num_segments", "to_address")[:wanted]
             )
-            blocked = _opted_out(sender, {to for _, _, to in rows})
+            blocked = optout_blocked_among(
+                {to for _, _, to in rows}, service=sender.service, sender=sender
+            )
             if blocked:
                 self._fail_opted_out([(i, to) for i, _, to in rows if to in blocked])
             ready = [(i, max(k, 1)) for i, k, to in rows if to not in blocked]
@@ -354,18 +356,6 @@ def _send_one(adapter, message: Message) -> Outcome:
     return Outcome(message=message, provider_message_id=result.provider_message_id)
 
 
-def _opted_out(sender: Sender, addresses: set[str]) -> set[str]:
-    if not addresses:
-        return set()
-    if sender.service_id is not None:
-        scope = Q(service_id=sender.service_id)
-    else:
-        scope = Q(sender_id=sender.id, service__isnull=True)
-    return set(
-        OptOut.objects.filter(scope, address__in=addresses).values_list("address", flat=True)
-    )
-
-
 def _status_hooks_on_commit(message_ids: list[int], status: Status) -> None:
     for handler in hooks.status_handlers():
         for message_id in message_ids:
@@ -481,7 +471,7 @@ def queued(sender_id: int, segments: int) -> None:
         tasks.delivery_pump.delay()
 
 
-def expire_queued(*, sender_id: int | None = None, limit: int = 500) -> int:
+def expire_queued(*, limit: int = 500) -> int:
     """Waiting messages whose validity period has ended fail with 30036 (and call back)."""
     from messaging.services.messages import message_fail_undispatched
 
@@ -489,8 +479,6 @@ def expire_queued(*, sender_id: int | None = None, limit: int = 500) -> int:
     waiting = Message.objects.filter(
         status__in=[Status.QUEUED, Status.ACCEPTED], expires_at__lte=now
     )
-    if sender_id is not None:
-        waiting = waiting.filter(sender_id=sender_id)
     expired = 0
     for message_id in waiting.values_list("id", flat=True)[:limit]:
         expired += message_fail_undispatched(

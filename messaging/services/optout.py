@@ -25,6 +25,18 @@ def optout_is_blocked(
     return OptOut.objects.filter(address=address, **scope).exists()
 
 
+def optout_blocked_among(
+    addresses: set[str], *, service: MessagingService | None, sender: Sender | None
+) -> set[str]:
+    """Which of these addresses are blocked, in one query (the delivery engine's batches)."""
+    if not addresses:
+        return set()
+    scope = _scope(service=service, sender=sender)
+    return set(
+        OptOut.objects.filter(address__in=addresses, **scope).values_list("address", flat=True)
+    )
+
+
 def optout_block(
     *,
     address: str,

@@ -4,6 +4,7 @@ from messaging.delivery import engine
 
 
 def deliver_now(*, seconds: float = 5.0) -> engine.PumpStats:
-    """Mark every sender with ready messages due (as the tick does), then pump until idle."""
+    """Expire and mark due as the tick does, then pump until idle."""
+    engine.expire_queued()
     engine.reseed_due()
     return engine.Pump(seconds=seconds).run()
