@@ -259,7 +259,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 # unfinished before the sweeper takes it back, and threads for network providers' calls.
 DELIVERY_KEY_PREFIX = _read("DELIVERY_KEY_PREFIX", env.str, "cc:delivery")
 DELIVERY_PUMPS = _read("DELIVERY_PUMPS", env.int, 1)
-DELIVERY_PUMP_SECONDS = _read("DELIVERY_PUMP_SECONDS", env.float, 2.0)
+DELIVERY_PUMP_SECONDS = _read("DELIVERY_PUMP_SECONDS", env.float, 10.0)
 DELIVERY_HORIZON_SECONDS = _read("DELIVERY_HORIZON_SECONDS", env.float, 0.5)
 DELIVERY_LEASE_SECONDS = _read("DELIVERY_LEASE_SECONDS", env.float, 20.0)
 DELIVERY_SEND_THREADS = _read("DELIVERY_SEND_THREADS", env.int, 16)

@@ -20,7 +20,7 @@ def delivery_pump() -> None:
     """Send what is due, paced, for up to DELIVERY_PUMP_SECONDS; then hand over to a fresh
     task if work remains, so other tasks get the worker in between."""
     stats = engine.pump_run(uuid.uuid4().hex)
-    if stats is not None and store.due_count():
+    if stats is not None and store.due_count(within_ms=engine.DUE_SOON_MS):
         delivery_pump.delay()
 
 

@@ -1,43 +1,49 @@
 """The delivery engine: queued messages leave at each sender's pace, once, surviving crashes.
 
-A *pump* (a Celery task; at most DELIVERY_PUMPS run at once) leases the senders that are due
-(`store.lease_due`), and for each one:
+A *pump* (a Celery task; at most DELIVERY_PUMPS run at once) *leases* the senders that are
+due (`store.lease_due`) and holds each while it has work. Every PLAN_EVERY seconds it plans,
+in one batch, the senders it has just leased and the held ones whose planned sends are
+running out:
 
-1. claims, in one transaction, the queued messages whose slots fall within the planning
-   horizon: `SELECT … FOR UPDATE SKIP LOCKED`, then queued → sending with a lease
-   (`lease_until`) and one more attempt. Opted-out recipients fail with 21610 right there;
-2. reserves their slots with the sender's GCRA script in Redis (a message of k segments takes
-   k slots), so pacing is global across every process;
-3. sends each at its slot, interleaved with every other leased sender in one time-ordered
-   heap: a slow sender never holds up a fast one;
-4. records the outcomes in batches: sent (provider id), failed (permanent error), or back to
-   queued with a back-off (transient error, within the validity period).
+1. one SELECT finds each sender's next ready messages (`claims.ready_candidates`), one query
+   finds the opted-out recipients among them (they fail with 21610 right there);
+2. each sender's Lua script in Redis reserves their slots (`store.reserve_many`, one round
+   trip): GCRA spacing, a message of k segments takes k slots, and no one-second window ever
+   holds more than the sender's rate. Pacing is therefore global across every process;
+3. one conditional UPDATE … RETURNING claims them (queued → sending, with a lease), with
+   their history and "sending" callbacks in the same transaction.
+
+Then it sends each message at its slot, all senders interleaved in one time-ordered heap, so
+a slow sender never holds up a fast one. A send that comes late (the pump was busy) does not
+push the sender's later slots back, which would slow it down for good; instead a local
+window of the actual send times keeps every one-second window within the limit. Outcomes
+are written in batches: sent (provider id), failed (permanent error), or back to queued
+with a back-off (transient error, within the validity period).
 
 A worker killed mid-send leaves its messages `sending` with a lease; the tick's sweeper
 requeues them when the lease expires, and the provider's idempotency key (the message sid)
 makes the second send return the first one's id instead of reaching the handset twice.
 """
 
-import heapq
-import itertools
 import logging
 import math
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from messaging import encoding, hooks
-from messaging.delivery import store
-from messaging.models import Message, MessageStatusChange, Sender
-from messaging.providers import ProviderError, adapter_for
+from messaging import hooks
+from messaging.delivery import claims, store
+from messaging.delivery.dispatcher import Dispatcher, Outcome, SendWindow
+from messaging.models import Account, Message, MessageStatusChange, MessagingService, Sender
+from messaging.providers import ProviderAdapter, ProviderError, adapter_for
 from messaging.services.callbacks import status_callbacks_enqueue
-from messaging.services.optout import optout_blocked_among
+from messaging.services.optout import optout_blocked_by_sender
 from messaging.statuses import Status
 
 log = logging.getLogger(__name__)
@@ -45,8 +51,14 @@ log = logging.getLogger(__name__)
 # Seconds before attempt 2, 3, …: grows fast, then every 10 minutes until the validity ends.
 BACKOFF_SECONDS = (2, 5, 15, 30, 60, 120, 300, 600)
 MAX_CANDIDATES = 500  # messages claimed per sender per plan
+MAX_SENDERS = 2000  # senders one pump holds at once
+PLAN_EVERY = 0.05  # seconds between planning rounds (new leases and refills)
+REFILL_AHEAD = 0.5  # refill a held sender when its plan ends within this share of the horizon
 FLUSH_EVERY = 0.05  # seconds between batched writes of outcomes
-LEASE_POLL = 0.02  # seconds between looks for newly due senders
+# A sender whose sends stopped for less than this (a pump handing over to the next) may
+# catch up: its GCRA time lags now by up to this much. The window still caps every second.
+CATCH_UP = 0.1
+SENDER_REFRESH = 1.0  # seconds a held sender's row (rate, active) is trusted before re-reading
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -54,21 +66,36 @@ def backoff_seconds(attempts: int) -> float:
 
 
 @dataclass
-class Outcome:
-    message: Message
-    provider_message_id: str = ""
-    error: ProviderError | None = None
-
-
-@dataclass
 class SenderPlan:
     sender: Sender
-    interval: float  # seconds per segment
-    outstanding: int = 0  # planned sends not yet made
-    floor: float = 0.0  # local epoch seconds: the earliest next send (last send + its slots)
-    next_free_ms: float = 0.0  # Redis clock: the sender's next free slot
-    offset_ms: float = 0.0  # Redis clock minus local clock
-    more: bool = False  # the queue held more than this plan took
+    loaded_at: float  # local seconds when `sender` was read
+    window: SendWindow | None = None  # set by the lease's first reservation
+    next_free_ms: float | None = None  # Redis clock: the next slot after what is planned
+    since_ms: float | None = None  # Redis clock: the first slot this lease reserved
+    outstanding: int = 0  # planned sends not yet answered
+    more: bool = True  # the queue may hold more ready messages
+    paused_until: float = 0.0  # local seconds: the provider throttled this sender
+    adapter: ProviderAdapter | None = None
+    adapter_error: ProviderError | None = None
+
+    def __post_init__(self) -> None:
+        self.use(self.sender, self.loaded_at)
+
+    def use(self, sender: Sender, loaded_at: float) -> None:
+        """(Re)read the sender's pacing: its rate may have been edited."""
+        self.sender, self.loaded_at = sender, loaded_at
+        self.rate = sender.segments_per_second
+        # A hair under the configured rate: jitter between our clock and the provider's must
+        # not push any one-second window over the limit.
+        self.window_ms = 1000.0 * (1.0 + settings.DELIVERY_PACING_MARGIN)
+        self.interval_ms = self.window_ms / self.rate
+        self.limit = max(1, math.ceil(self.rate - 1e-9))
+        if self.window is not None:
+            self.window.limit, self.window.length_ms = self.limit, self.window_ms
+        try:
+            self.adapter, self.adapter_error = adapter_for(sender.provider), None
+        except ProviderError as exc:  # no adapter for this provider kind
+            self.adapter, self.adapter_error = None, exc
 
 
 @dataclass
@@ -79,6 +106,7 @@ class PumpStats:
     retried: int = 0
     opted_out: int = 0
     senders: int = 0
+    plans: int = 0
 
 
 @dataclass
@@ -86,245 +114,294 @@ class Pump:
     seconds: float = field(default_factory=lambda: settings.DELIVERY_PUMP_SECONDS)
     horizon: float = field(default_factory=lambda: settings.DELIVERY_HORIZON_SECONDS)
     lease: float = field(default_factory=lambda: settings.DELIVERY_LEASE_SECONDS)
-    max_senders: int = 500
+    max_senders: int = MAX_SENDERS
     stats: PumpStats = field(default_factory=PumpStats)
 
     def __post_init__(self) -> None:
         self._plans: dict[int, SenderPlan] = {}
-        self._messages: dict[int, Message] = {}
-        self._heap: list[tuple[float, int, int]] = []  # (local slot, seq, message id)
-        self._seq = itertools.count()
         self._outcomes: list[Outcome] = []
-        self._inflight: list[tuple[Future, Message]] = []
-        self._executor: ThreadPoolExecutor | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._accounts: dict[int, Account] = {}
+        self._services: dict[int, MessagingService] = {}
+        self._offset_ms = 0.0  # Redis clock minus local clock
+        self._deadline = 0.0
 
     # ------------------------------------------------------------------ loop
 
     def run(self) -> PumpStats:
-        deadline = time.time() + self.seconds
-        next_lease = 0.0
+        self._offset_ms = _clock_offset_ms()
+        self._deadline = time.time() + self.seconds
+        self._dispatcher = Dispatcher(threads=settings.DELIVERY_SEND_THREADS)
+        next_plan = 0.0
         last_flush = time.time()
         try:
             while True:
                 now = time.time()
-                if now < deadline and now >= next_lease:
-                    self._lease_and_plan()
-                    next_lease = now + LEASE_POLL
-                self._send_due(time.time())
-                self._collect_inflight()
+                planning = now < self._deadline
+                if planning and now >= next_plan:
+                    self._plan_round(now)
+                    next_plan = now + PLAN_EVERY
+                self._collect()
                 if self._outcomes and (
                     len(self._outcomes) >= 200 or time.time() - last_flush >= FLUSH_EVERY
                 ):
                     self._flush()
                     last_flush = time.time()
-                self._release_done()
-                busy = self._heap or self._inflight or self._plans
-                if not busy and (now >= deadline or not self._work_soon()):
+                self._release_finished(planning=time.time() < self._deadline)
+                idle = not (self._plans or self._outcomes)
+                if idle and (not planning or not self._work_soon()):
                     break
-                self._sleep_until(next_lease if now < deadline else now + LEASE_POLL)
+                wake = min(next_plan, last_flush + FLUSH_EVERY if self._outcomes else next_plan)
+                time.sleep(min(max(wake - time.time(), 0.002), PLAN_EVERY))
         finally:
             self._drain()
         return self.stats
 
-    def _sleep_until(self, next_lease: float) -> None:
-        wake = next_lease
-        if self._heap:
-            wake = min(wake, self._heap[0][0])
-        if self._inflight:
-            wake = min(wake, time.time() + 0.005)
-        pause = wake - time.time()
-        if pause > 0:
-            time.sleep(min(pause, LEASE_POLL))
-
     def _work_soon(self) -> bool:
         """Is a sender due within a second? Then stay: leaving would cost a beat tick."""
-        head = store.client().zrange(store.key("due"), 0, 0, withscores=True)
-        return bool(head) and head[0][1] <= store.redis_now_ms() + 1000
+        return store.due_count(within_ms=1000) > 0
 
     def _drain(self) -> None:
-        while self._inflight:
-            self._collect_inflight(wait=True)
-        if self._outcomes:
-            self._flush()
         # Messages claimed but not sent (an exception above): give them back now rather than
         # after their lease.
-        for _, _, message_id in self._heap:
-            message = self._messages[message_id]
-            requeue_claimed(message, not_before=None, error_code=None, source="system")
-        self._heap.clear()
-        for sender_id in list(self._plans):
-            self._release(sender_id)
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
+        unsent = self._dispatcher.stop()
+        self._collect()
+        if self._outcomes:
+            self._flush()
+        for message in unsent:
+            requeue_claimed(
+                message, not_before=None, error_code=None, source="system", attempted=False
+            )
+        self._release(list(self._plans))
 
     # ------------------------------------------------------------------ planning
 
-    def _lease_and_plan(self) -> None:
-        room = self.max_senders - len(self._plans)
-        if room <= 0:
-            return
-        # Long enough for this pump's run; a crashed pump blocks its senders only this long.
-        lease_ms = int((self.seconds + self.horizon + 5) * 1000)
-        _, sender_ids = store.lease_due(lease_ms=lease_ms, limit=room)
-        for sender_id in sender_ids:
-            try:
-                self._plan(sender_id)
-            except Exception:
-                log.exception("delivery: planning sender %s failed", sender_id)
-                store.release(sender_id, next_ms=store.redis_now_ms() + 5000)
-
-    def _plan(self, sender_id: int) -> None:
-        sender = (
-            Sender.objects.select_related("provider", "service")
-            .filter(id=sender_id, active=True)
-            .first()
-        )
-        if sender is None:
-            store.release(sender_id, next_ms=None)
-            return
-        self.stats.senders += 1
-        rate = sender.segments_per_second
-        # A hair under the configured rate: a few ms of jitter between our clock and the
-        # provider's must not push any one-second window over the limit.
-        plan = SenderPlan(sender=sender, interval=(1.0 + settings.DELIVERY_PACING_MARGIN) / rate)
-        self._plans[sender_id] = plan
-        wanted = min(MAX_CANDIDATES, max(1, math.ceil(self.horizon * rate) + 1))
-        claimed = self._claim(plan, wanted)
-        if not claimed:
-            return
-        messages = Message.objects.select_related("account", "service").in_bulk(
-            [m for m, _ in claimed]
-        )
-        for message_id, slot_local in claimed:
-            message = messages[message_id]
-            message.sender = sender
-            self._messages[message_id] = message
-            heapq.heappush(self._heap, (slot_local, next(self._seq), message_id))
-        with transaction.atomic():
-            status_callbacks_enqueue(list(messages.values()))  # "sending"
-        plan.outstanding = len(claimed)
-        self.stats.planned += len(claimed)
-
-    def _claim(self, plan: SenderPlan, wanted: int) -> list[tuple[int, float]]:
-        """Claim the messages that fit the horizon; returns (id, local slot time) pairs."""
-        sender = plan.sender
-        now = timezone.now()
-        with transaction.atomic():
-            rows = list(
-                Message.objects.filter(sender_id=sender.id, status=Status.QUEUED)
-                .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
-                .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-                .order_by("id")
-                .select_for_update(skip_locked=True)
-                .values_list("id", "num_segments", "to_address")[:wanted]
-            )
-            blocked = optout_blocked_among(
-                {to for _, _, to in rows}, service=sender.service, sender=sender
-            )
-            if blocked:
-                self._fail_opted_out([(i, to) for i, _, to in rows if to in blocked])
-            ready = [(i, max(k, 1)) for i, k, to in rows if to not in blocked]
-            plan.more = len(rows) == wanted
-            if not ready:
-                return []
-            reservation = store.reserve(
-                sender.id,
-                interval_ms=plan.interval * 1000,
-                horizon_ms=self.horizon * 1000,
-                segments=[k for _, k in ready],
-            )
-            local_now_ms = time.time() * 1000
-            plan.offset_ms = reservation.now_ms - local_now_ms
-            plan.next_free_ms = reservation.next_free_ms
-            taken = ready[: len(reservation.slots_ms)]
-            plan.more = plan.more or len(taken) < len(ready)
-            ids = [i for i, _ in taken]
-            Message.objects.filter(id__in=ids).update(
-                status=Status.SENDING,
-                lease_until=now + timedelta(seconds=self.seconds + self.horizon + self.lease),
-                attempts=F("attempts") + 1,
-                date_updated=now,
-            )
-            MessageStatusChange.objects.bulk_create(
-                MessageStatusChange(message_id=i, status=Status.SENDING, source="system")
-                for i in ids
-            )
-            _status_hooks_on_commit(ids, Status.SENDING)
-        store.depth_add([(sender.id, -sum(k for _, k in taken))])
-        return [
-            (i, (slot - plan.offset_ms) / 1000)
-            for (i, _), slot in zip(taken, reservation.slots_ms, strict=False)
+    def _plan_round(self, now: float) -> None:
+        horizon = min(self.horizon, self._deadline - now)
+        batch = [
+            plan
+            for plan in self._plans.values()
+            if plan.more
+            and plan.paused_until <= now
+            and self._local(plan.next_free_ms) - now <= self.horizon * REFILL_AHEAD
         ]
+        room = self.max_senders - len(self._plans)
+        if room > 0:
+            # Long enough for this pump's run; a crashed pump blocks its senders only this long.
+            lease_ms = int((self.seconds + self.horizon + 5) * 1000)
+            _, sender_ids = store.lease_due(lease_ms=lease_ms, limit=room)
+            batch += self._adopt(sender_ids, now)
+        if batch:
+            try:
+                self._plan_batch(batch, horizon, now)
+            except Exception:
+                log.exception("delivery: planning %d senders failed", len(batch))
+                for plan in batch:
+                    plan.more = False  # released below; the tick makes them due again
+                self._release([p.sender.id for p in batch if p.outstanding == 0])
 
-    def _fail_opted_out(self, rows: list[tuple[int, str]]) -> None:
+    def _adopt(self, sender_ids: list[int], now: float) -> list[SenderPlan]:
+        senders = self._load_senders(sender_ids)
+        missing = [i for i in sender_ids if i not in senders]
+        if missing:  # deleted or deactivated: nothing to send from it
+            store.release_many(store.Release(i, None) for i in missing)
+        plans = [SenderPlan(sender=s, loaded_at=now) for s in senders.values()]
+        for plan in plans:
+            self._plans[plan.sender.id] = plan
+        self.stats.senders += len(plans)
+        return plans
+
+    def _load_senders(self, sender_ids) -> dict[int, Sender]:
+        if not sender_ids:
+            return {}
+        return (
+            Sender.objects.select_related("provider", "service")
+            .filter(active=True)
+            .in_bulk(list(sender_ids))
+        )
+
+    def _refresh(self, plans: list[SenderPlan], now: float) -> list[SenderPlan]:
+        """Re-read senders held for a while; a deactivated one plans nothing more."""
+        stale = [p for p in plans if now - p.loaded_at >= SENDER_REFRESH]
+        fresh = self._load_senders(p.sender.id for p in stale)
+        for plan in stale:
+            if plan.sender.id in fresh:
+                plan.use(fresh[plan.sender.id], now)
+            else:
+                plan.more = False
+        return [p for p in plans if p.more]
+
+    def _wanted(self, plan: SenderPlan, horizon: float, now: float) -> int:
+        """How many messages could start within the horizon (one segment each)."""
+        start = max(now, self._local(plan.next_free_ms))
+        room = now + horizon - start
+        if room < 0:
+            return 0
+        return min(MAX_CANDIDATES, int(room * 1000 / plan.interval_ms) + 1)
+
+    def _plan_batch(self, batch: list[SenderPlan], horizon: float, now: float) -> None:
+        plans = {p.sender.id: p for p in self._refresh(batch, now)}
+        wanted = {sid: n for sid, p in plans.items() if (n := self._wanted(p, horizon, now))}
+        if not wanted:
+            return
+        self.stats.plans += len(wanted)
+        db_now = timezone.now()
+        candidates = claims.ready_candidates(wanted, now=db_now)
+        blocked = optout_blocked_by_sender(
+            (plans[c.sender_id].sender, c.to_address) for c in candidates
+        )
+        by_sender: dict[int, list[claims.Candidate]] = {sid: [] for sid in wanted}
+        opted_out = []
+        found = Counter(c.sender_id for c in candidates)
+        for candidate in candidates:
+            if (candidate.sender_id, candidate.to_address) in blocked:
+                opted_out.append(candidate.id)
+            else:
+                by_sender[candidate.sender_id].append(candidate)
+        for sender_id, limit in wanted.items():
+            plans[sender_id].more = found[sender_id] >= limit  # a full page: maybe more
+        slots = self._reserve(plans, by_sender, horizon)
+        if slots:
+            self._claim(plans, slots, horizon)
+        self._fail_opted_out(opted_out)
+
+    def _reserve(
+        self, plans: dict[int, SenderPlan], by_sender: dict[int, list], horizon: float
+    ) -> dict[int, float]:
+        """Reserve slots for the ready messages; returns message id → slot (Redis ms)."""
+        order = [sid for sid, found in by_sender.items() if found]
+        requests = [
+            store.ReserveRequest(
+                sender_id=sid,
+                interval_ms=plans[sid].interval_ms,
+                limit=plans[sid].limit,
+                window_ms=plans[sid].window_ms,
+                horizon_ms=horizon * 1000,
+                segments=[max(c.segments, 1) for c in by_sender[sid]],
+                tolerance_ms=CATCH_UP * 1000,
+            )
+            for sid in order
+        ]
+        slots: dict[int, float] = {}
+        for sid, reservation in zip(order, store.reserve_many(requests), strict=True):
+            plan = plans[sid]
+            plan.next_free_ms = reservation.next_free_ms
+            if plan.window is None:  # the lease's first: seed with the sends before it
+                earlier = [(t - self._offset_ms, k) for t, k in reservation.earlier]
+                plan.window = SendWindow(
+                    limit=plan.limit, length_ms=plan.window_ms, earlier=earlier
+                )
+            if reservation.slots_ms and plan.since_ms is None:
+                plan.since_ms = reservation.slots_ms[0]
+            found = by_sender[sid]
+            if len(reservation.slots_ms) < len(found):
+                plan.more = True
+            for candidate, slot in zip(found, reservation.slots_ms, strict=False):
+                slots[candidate.id] = slot
+        return slots
+
+    def _claim(self, plans: dict[int, SenderPlan], slots: dict[int, float], horizon: float):
+        now = timezone.now()
+        lease_until = now + timedelta(seconds=horizon + self.lease)
+        with transaction.atomic():
+            messages = claims.claim(list(slots), lease_until=lease_until, now=now)
+            self._attach(messages, plans)
+            status_callbacks_enqueue(messages)  # "sending"
+            _status_hooks_on_commit([m.id for m in messages], Status.SENDING)
+        taken: Counter[int] = Counter()
+        for message in messages:
+            plans[message.sender_id].outstanding += 1
+            taken[message.sender_id] += max(message.num_segments, 1)
+        self._dispatcher.schedule(
+            (self._local(slots[m.id]), m, plans[m.sender_id]) for m in messages
+        )
+        self.stats.planned += len(messages)
+        store.depth_add((sid, -segments) for sid, segments in taken.items())
+
+    def _attach(self, messages: list[Message], plans: dict[int, SenderPlan]) -> None:
+        """Give each claimed message its sender, account and service from the pump's cache,
+        for the send and the callbacks, instead of a join per row."""
+        for model, cache, attr in (
+            (Account, self._accounts, "account_id"),
+            (MessagingService, self._services, "service_id"),
+        ):
+            missing = {getattr(m, attr) for m in messages} - set(cache) - {None}
+            if missing:
+                cache.update(model.objects.in_bulk(list(missing)))
+        for message in messages:
+            message.sender = plans[message.sender_id].sender
+            message.account = self._accounts[message.account_id]
+            if message.service_id is not None:
+                message.service = self._services[message.service_id]
+
+    def _fail_opted_out(self, message_ids: list[int]) -> None:
         from messaging.services.messages import message_fail_undispatched
 
-        for message_id, _ in rows:
+        for message_id in message_ids:
             if message_fail_undispatched(message_id=message_id, error_code=21610, source="system"):
                 self.stats.opted_out += 1
 
-    # ------------------------------------------------------------------ sending
+    def _local(self, redis_ms: float | None) -> float:
+        """A Redis-clock time in ms as local epoch seconds (-inf when unknown)."""
+        return -math.inf if redis_ms is None else (redis_ms - self._offset_ms) / 1000
 
-    def _send_due(self, now: float) -> None:
-        while self._heap and self._heap[0][0] <= now:
-            _, _, message_id = heapq.heappop(self._heap)
-            message = self._messages[message_id]
-            plan = self._plans[message.sender_id]
-            if now < plan.floor:
-                # An earlier send of this sender went late: keep the spacing, not the slot.
-                heapq.heappush(self._heap, (plan.floor, next(self._seq), message_id))
-                continue
-            plan.floor = now + max(message.num_segments, 1) * plan.interval
-            try:
-                adapter = adapter_for(plan.sender.provider)
-            except ProviderError as exc:  # no adapter for this provider kind
-                self._record(Outcome(message=message, error=exc))
-                continue
-            if adapter.network:
-                future = self._pool().submit(_send_one, adapter, message)
-                self._inflight.append((future, message))
-            else:
-                self._record(_send_one(adapter, message))
-            now = time.time()
+    # ------------------------------------------------------------------ outcomes
 
-    def _pool(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                max_workers=settings.DELIVERY_SEND_THREADS, thread_name_prefix="delivery-send"
-            )
-        return self._executor
-
-    def _collect_inflight(self, *, wait: bool = False) -> None:
-        still = []
-        for future, message in self._inflight:
-            if wait or future.done():
-                self._record(future.result())
-            else:
-                still.append((future, message))
-        self._inflight = still
+    def _collect(self) -> None:
+        for outcome in self._dispatcher.collect():
+            self._record(outcome)
 
     def _record(self, outcome: Outcome) -> None:
         plan = self._plans[outcome.message.sender_id]
         plan.outstanding -= 1
-        error = outcome.error
-        if error is not None and error.throttled:
-            pause = error.retry_after or 1.0
-            plan.floor = max(plan.floor, time.time() + pause)
-            store.pace_floor(plan.sender.id, (time.time() + pause) * 1000 + plan.offset_ms)
         self._outcomes.append(outcome)
+        if outcome.error is not None and outcome.error.throttled:
+            self._throttle(plan, outcome.error)
 
-    def _release_done(self) -> None:
-        for sender_id, plan in list(self._plans.items()):
-            if plan.outstanding <= 0:
-                self._release(sender_id)
+    def _throttle(self, plan: SenderPlan, error: ProviderError) -> None:
+        """The provider asked us to slow down: pause the sender everywhere (its pace key) and
+        give its planned messages back to the queue until the pause ends, so that none waits
+        here, claimed, for longer than its lease."""
+        until = time.time() + (error.retry_after or 1.0)
+        plan.paused_until = max(plan.paused_until, until)
+        plan.next_free_ms = store.pace_floor(plan.sender.id, until * 1000 + self._offset_ms)
+        given_back = self._dispatcher.withdraw(plan)
+        not_before = timezone.now() + timedelta(seconds=until - time.time())
+        for message in given_back:
+            requeue_claimed(
+                message, not_before=not_before, error_code=None, source="system", attempted=False
+            )
+        plan.outstanding -= len(given_back)
 
-    def _release(self, sender_id: int) -> None:
-        plan = self._plans.pop(sender_id)
-        if plan.floor:
-            # The actual last send (plus its slots) bounds the next reservation too.
-            plan.next_free_ms = store.pace_floor(sender_id, plan.floor * 1000 + plan.offset_ms)
-        next_ms = plan.next_free_ms - self.horizon * 1000 if plan.more else None
-        store.release(sender_id, next_ms=next_ms)
+    def _release_finished(self, *, planning: bool) -> None:
+        done = []
+        for sender_id, plan in self._plans.items():
+            if plan.outstanding > 0:
+                continue
+            next_plan = max(self._local(plan.next_free_ms), plan.paused_until)
+            if planning and plan.more and next_plan - self.horizon < self._deadline:
+                continue  # held: the next round refills it
+            done.append(sender_id)
+        if done:
+            self._release(done)
+
+    def _release(self, sender_ids: list[int]) -> None:
+        now_ms = time.time() * 1000
+        releases = []
+        for sender_id in sender_ids:
+            plan = self._plans.pop(sender_id)
+            next_ms = None
+            if plan.more:
+                next_ms = (plan.next_free_ms or store.redis_now_ms()) - self.horizon * 1000
+            sends = ()
+            if plan.since_ms is not None and plan.window is not None:
+                since_local = plan.since_ms - self._offset_ms
+                sends = [
+                    (at + self._offset_ms, k)
+                    for at, k in plan.window.sends_since(since_local, now_ms)
+                ]
+            releases.append(store.Release(sender_id, next_ms, plan.since_ms, sends))
+        store.release_many(releases)
 
     # ------------------------------------------------------------------ recording
 
@@ -340,20 +417,14 @@ class Pump:
                     self.stats.retried += 1
                 else:
                     self.stats.failed += 1
-        for outcome in outcomes:
-            self._messages.pop(outcome.message.id, None)
 
 
-def _send_one(adapter, message: Message) -> Outcome:
-    text = encoding.analyze(message.body, smart_encoding=message.smart_encoded).text
-    try:
-        result = adapter.send(message, text=text, idempotency_key=message.sid)
-    except ProviderError as exc:
-        return Outcome(message=message, error=exc)
-    except Exception as exc:  # an adapter bug or an unexpected network failure: retry
-        log.exception("delivery: %s raised while sending %s", type(adapter).__name__, message.sid)
-        return Outcome(message=message, error=ProviderError(30008, str(exc), permanent=False))
-    return Outcome(message=message, provider_message_id=result.provider_message_id)
+def _clock_offset_ms() -> float:
+    """Redis clock minus local clock, read once per pump: every slot converts the same way."""
+    before = time.time()
+    redis_ms = store.redis_now_ms()
+    after = time.time()
+    return redis_ms - (before + after) / 2 * 1000
 
 
 def _status_hooks_on_commit(message_ids: list[int], status: Status) -> None:
@@ -378,36 +449,11 @@ def record_sent(outcomes: list[Outcome]) -> int:
         message.lease_until = None
         messages.append(message)
     with transaction.atomic():
-        # Only rows still `sending`: a row the sweeper took back is sent again (same key).
-        updated = _mark_sent(messages, now)
+        updated = claims.mark_sent([(m.id, m.provider_message_id) for m in messages], now=now)
         mine = [m for m in messages if m.id in updated]
-        MessageStatusChange.objects.bulk_create(
-            MessageStatusChange(message_id=m.id, status=Status.SENT, source="provider")
-            for m in mine
-        )
         status_callbacks_enqueue(mine)
         _status_hooks_on_commit([m.id for m in mine], Status.SENT)
     return len(mine)
-
-
-def _mark_sent(messages: list[Message], now) -> set[int]:
-    """One UPDATE … FROM (VALUES …) RETURNING for the whole batch (PostgreSQL, SQLite ≥ 3.35):
-    Django's bulk_update builds a CASE per row and costs more than the sends themselves."""
-    table = Message._meta.db_table
-    values = ", ".join(["(%s, %s)"] * len(messages))
-    stamp = connection.ops.adapt_datetimefield_value(now)
-    params: list = [stamp, stamp]
-    for m in messages:
-        params += [m.id, m.provider_message_id]
-    sql = (
-        f"UPDATE {table} SET status = 'sent', provider_message_id = v.column2, "
-        "date_sent = COALESCE(date_sent, %s), date_updated = %s, lease_until = NULL "
-        f"FROM (VALUES {values}) AS v WHERE {table}.id = CAST(v.column1 AS BIGINT) "
-        f"AND {table}.status = 'sending' RETURNING {table}.id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {row[0] for row in cursor.fetchall()}
 
 
 def record_error(message: Message, error: ProviderError) -> str:
@@ -436,16 +482,27 @@ def record_error(message: Message, error: ProviderError) -> str:
     return "failed"
 
 
-def requeue_claimed(message: Message, *, not_before, error_code: int | None, source: str) -> bool:
+def requeue_claimed(
+    message: Message,
+    *,
+    not_before,
+    error_code: int | None,
+    source: str,
+    attempted: bool = True,
+) -> bool:
     """Sending → queued (a retry, or a claim given back). Not a status callback: to the app
-    the message is still on its way, as with Twilio's own retries."""
+    the message is still on its way, as with Twilio's own retries. A claim given back before
+    any provider call (`attempted=False`) does not count as an attempt."""
+    changes: dict = {
+        "status": Status.QUEUED,
+        "not_before": not_before,
+        "lease_until": None,
+        "date_updated": timezone.now(),
+    }
+    if not attempted:
+        changes["attempts"] = F("attempts") - 1
     with transaction.atomic():
-        moved = Message.objects.filter(id=message.id, status=Status.SENDING).update(
-            status=Status.QUEUED,
-            not_before=not_before,
-            lease_until=None,
-            date_updated=timezone.now(),
-        )
+        moved = Message.objects.filter(id=message.id, status=Status.SENDING).update(**changes)
         if not moved:
             return False
         MessageStatusChange.objects.create(
@@ -478,7 +535,7 @@ def expire_queued(*, limit: int = 500) -> int:
     now = timezone.now()
     waiting = Message.objects.filter(
         status__in=[Status.QUEUED, Status.ACCEPTED], expires_at__lte=now
-    )
+    ).order_by("expires_at")
     expired = 0
     for message_id in waiting.values_list("id", flat=True)[:limit]:
         expired += message_fail_undispatched(
@@ -531,6 +588,7 @@ def reseed_due() -> int:
     sender_ids = (
         Message.objects.filter(status=Status.QUEUED, sender__active=True)
         .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+        .order_by()  # not Message's default ordering: DISTINCT would count its columns too
         .values_list("sender_id", flat=True)
         .distinct()
     )
@@ -546,17 +604,23 @@ def reconcile_depths() -> None:
 
     rows = (
         Message.objects.filter(status=Status.QUEUED, sender__isnull=False)
+        .order_by()
         .values("sender_id")
         .annotate(segments=Sum("num_segments"))
     )
     store.depth_reset({row["sender_id"]: int(row["segments"] or 0) for row in rows})
 
 
+# How far ahead a pump looks for due senders when deciding whether one should run: a sender
+# due within this long would otherwise wait for the next beat tick.
+DUE_SOON_MS = 1500
+
+
 def start_pumps() -> int:
     """Enqueue as many pumps as there is room for, when senders are due."""
     from messaging import tasks
 
-    if store.due_count() == 0:
+    if store.due_count(within_ms=DUE_SOON_MS) == 0:
         return 0
     room = max(0, settings.DELIVERY_PUMPS - store.pumps_running())
     for _ in range(room):
@@ -580,7 +644,7 @@ def delivery_tick(*, reconcile: bool = False) -> dict:
 def pump_run(token: str) -> PumpStats | None:
     """One pump, if fewer than DELIVERY_PUMPS are running."""
     pump = Pump()
-    ttl_ms = int((pump.seconds + 5) * 1000)
+    ttl_ms = int((pump.seconds + pump.horizon + 5) * 1000)
     if not store.pump_acquire(token, ttl_ms=ttl_ms, max_pumps=settings.DELIVERY_PUMPS):
         return None
     try:

@@ -107,13 +107,23 @@ return false
 """
 
 
+def _accept():
+    return delivery_store.registered_script(_ACCEPT)
+
+
 @register("simulator")
 class SimulatorAdapter(ProviderAdapter):
     idempotent = True
-    network = False
+
+    def __init__(self, provider) -> None:
+        super().__init__(provider)
+        self.config = simulator_settings(provider)
+        # Answering at once, it is called inline; with a delay it behaves as a network
+        # provider does, so the engine calls it from its thread pool.
+        self.network = bool(self.config["send_delay_seconds"])
 
     def send(self, message, *, text: str, idempotency_key: str) -> SendResult:
-        config = simulator_settings(self.provider)
+        config = self.config
         if config["send_delay_seconds"]:
             time.sleep(float(config["send_delay_seconds"]))
         self._maybe_fail_transiently(config, message.to_address, idempotency_key)
@@ -134,16 +144,14 @@ class SimulatorAdapter(ProviderAdapter):
             )
         # The provider-side idempotency key: a repeated send returns the first answer. One
         # script, so a process killed mid-call leaves either all of it or none.
-        previous = delivery_store.client().eval(
-            _ACCEPT,
-            4,
-            _key(self.provider.id, "idem", idempotency_key),
-            _key(self.provider.id, "received"),
-            _key(self.provider.id, "duplicates"),
-            _key(self.provider.id, "log"),
-            provider_message_id,
-            idempotency_key,
-            entry,
+        previous = _accept()(
+            keys=[
+                _key(self.provider.id, "idem", idempotency_key),
+                _key(self.provider.id, "received"),
+                _key(self.provider.id, "duplicates"),
+                _key(self.provider.id, "log"),
+            ],
+            args=[provider_message_id, idempotency_key, entry],
         )
         if previous is not None:
             return SendResult(provider_message_id=previous.decode())

@@ -1,5 +1,7 @@
 """The opt-out block list: scoped to a whole service (every sender in its pool) or one sender."""
 
+from collections.abc import Iterable
+
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
@@ -25,16 +27,29 @@ def optout_is_blocked(
     return OptOut.objects.filter(address=address, **scope).exists()
 
 
-def optout_blocked_among(
-    addresses: set[str], *, service: MessagingService | None, sender: Sender | None
-) -> set[str]:
-    """Which of these addresses are blocked, in one query (the delivery engine's batches)."""
+def optout_blocked_by_sender(pairs: Iterable[tuple[Sender, str]]) -> set[tuple[int, str]]:
+    """Which (sender, address) pairs are blocked, for many senders in one query. Each sender
+    answers with its service's list when it is in one, else with its own (as `_scope`)."""
+    senders_of_scope: dict[tuple[str, int], set[int]] = {}
+    addresses: set[str] = set()
+    for sender, address in pairs:
+        scope = _scope(service=None, sender=sender)
+        owner = ("service", scope["service"].id) if scope["service"] else ("sender", sender.id)
+        senders_of_scope.setdefault(owner, set()).add(sender.id)
+        addresses.add(address)
     if not addresses:
         return set()
-    scope = _scope(service=service, sender=sender)
-    return set(
-        OptOut.objects.filter(address__in=addresses, **scope).values_list("address", flat=True)
+    service_ids = [owner_id for kind, owner_id in senders_of_scope if kind == "service"]
+    sender_ids = [owner_id for kind, owner_id in senders_of_scope if kind == "sender"]
+    rows = OptOut.objects.filter(address__in=addresses).filter(
+        Q(service_id__in=service_ids, sender__isnull=True)
+        | Q(sender_id__in=sender_ids, service__isnull=True)
     )
+    blocked: set[tuple[int, str]] = set()
+    for service_id, sender_id, address in rows.values_list("service_id", "sender_id", "address"):
+        owner = ("service", service_id) if service_id else ("sender", sender_id)
+        blocked.update((member, address) for member in senders_of_scope.get(owner, ()))
+    return blocked
 
 
 def optout_block(
