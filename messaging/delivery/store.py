@@ -261,10 +261,13 @@ def reserve(
     segments: Sequence[int],
     limit: int | None = None,
     window_ms: float = 1000.0,
+    tolerance_ms: float = 0.0,
 ) -> Reservation:
     if limit is None:  # no window limit beyond the GCRA spacing
         limit = sum(segments) + 1_000_000
-    request = ReserveRequest(sender_id, interval_ms, limit, window_ms, horizon_ms, segments)
+    request = ReserveRequest(
+        sender_id, interval_ms, limit, window_ms, horizon_ms, segments, tolerance_ms
+    )
     return reserve_many([request])[0]
 
 

@@ -137,6 +137,75 @@ def test_a_slow_sender_does_not_hold_up_a_fast_one(world):
     assert worst_window(fast) <= 80
 
 
+def test_long_messages_keep_every_second_within_the_limit_across_pumps(world):
+    """2-segment messages among short ones, sent by a chain of short pumps: each hand-over
+    must carry the sender's recent sends to the next pump."""
+    simulate(world)
+    set_rate(world.senders["long_code"], 6)
+    for i in range(12):
+        send(world, body="x" * 200 if i % 3 != 1 else f"short {i}")  # 2, 1, 2, 2, 1, ...
+    engine.reseed_due()
+    for _ in range(20):
+        engine.Pump(seconds=0.7).run()
+        if not Message.objects.filter(status__in=["queued", "sending"]).exists():
+            break
+        engine.reseed_due()  # what the beat tick does between pumps
+    sent = sends_of(world, "+14155550100")
+    assert sum(s["segments"] for s in sent) == 20
+    assert worst_window(sent) <= 6
+
+
+def test_a_burst_on_one_service_does_not_starve_another(world):
+    from messaging.models import MessagingService
+
+    simulate(world)
+    busy = world.senders["long_code"]
+    set_rate(busy, 50)
+    other_service = MessagingService.objects.create(account=world.account, friendly_name="B")
+    quiet = Sender.objects.create(
+        account=world.account,
+        provider=world.provider,
+        service=other_service,
+        kind="long_code",
+        address="+14155550177",
+    )
+    for i in range(100):  # two seconds of work for the busy service
+        send(world, body=f"campaign {i}")
+    late = send(world, from_=None, messaging_service_sid=other_service.sid, body="Your code")
+    assert message_route(message_id=late.id)
+    deliver_now(seconds=5)
+    campaign = sends_of(world, busy.address)
+    code = sends_of(world, quiet.address)
+    assert len(campaign) == 100 and len(code) == 1
+    first = min(s["at"] for s in campaign)
+    assert max(s["at"] for s in campaign) - first > 1500
+    assert code[0]["at"] - first < 500  # not behind the campaign
+
+
+def test_a_throttled_sender_gives_its_planned_messages_back(world):
+    simulate(
+        world,
+        transient_failures=[{"suffix": "0429", "times": 1, "error_code": 20429, "retry_after": 10}],
+    )
+    set_rate(world.senders["long_code"], 4)
+    throttled = send(world, to="+14155550429")
+    others = [send(world, body=f"after {i}") for i in range(4)]
+    before = timezone.now()
+    deliver_now()
+    rows = {m.id: m for m in Message.objects.filter(id__in=[m.id for m in others])}
+    assert {m.status for m in rows.values()} == {"queued"}
+    # Claimed ones went back without a provider call, so without an attempt, and none may
+    # go before the pause ends.
+    assert {m.attempts for m in rows.values()} == {0}
+    given_back = [m for m in rows.values() if m.not_before is not None]
+    assert given_back, "the plan held messages behind the throttled one"
+    assert all(m.not_before >= before + timedelta(seconds=9.5) for m in given_back)
+    assert ("queued", None, "system") in history(given_back[0])
+    assert all(simulator.received_count(world.provider.id, m.sid) == 0 for m in others)
+    throttled.refresh_from_db()
+    assert (throttled.status, throttled.attempts) == ("queued", 1)
+
+
 def test_throughput_edits_take_effect_on_the_next_plan(world):
     simulate(world)
     sender = world.senders["long_code"]
