@@ -76,6 +76,10 @@ class Account(models.Model):
     date_created = models.DateTimeField(auto_now_add=True)
     date_updated = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
+
     def __str__(self) -> str:
         return f"{self.friendly_name} ({self.sid})"
 
@@ -98,6 +102,7 @@ class ApiKey(models.Model):
 
     class Meta:
         verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
 
     def __str__(self) -> str:
         return f"{self.friendly_name} ({self.sid})"
@@ -132,6 +137,10 @@ class ProviderAccount(models.Model):
     )
     active = models.BooleanField(default=True)
     date_created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("provider account")
+        verbose_name_plural = _("provider accounts")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
@@ -186,6 +195,7 @@ class MessagingService(models.Model):
 
     class Meta:
         verbose_name = _("messaging service")
+        verbose_name_plural = _("messaging services")
 
     def __str__(self) -> str:
         return f"{self.friendly_name} ({self.sid})"
@@ -246,6 +256,8 @@ class Sender(models.Model):
     date_updated = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("sender")
+        verbose_name_plural = _("senders")
         constraints = [
             models.UniqueConstraint(fields=["channel", "address"], name="sender_unique_address")
         ]
@@ -293,6 +305,8 @@ class StickySender(models.Model):
     last_used_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("sticky sender mapping")
+        verbose_name_plural = _("sticky sender mappings")
         constraints = [
             models.UniqueConstraint(
                 fields=["service", "contact_address"], name="sticky_unique_contact"
@@ -317,6 +331,8 @@ class Contact(models.Model):
     date_created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
         constraints = [
             models.UniqueConstraint(fields=["account", "address"], name="contact_unique_address")
         ]
@@ -347,6 +363,8 @@ class Conversation(models.Model):
     date_closed = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
         constraints = [
             models.UniqueConstraint(
                 fields=["contact", "business_address"],
@@ -417,6 +435,8 @@ class Message(models.Model):
     date_sent = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         ordering = ["-date_created", "-id"]
         indexes = [
             models.Index(fields=["account", "-date_created", "-id"], name="message_account_recent"),
@@ -454,6 +474,8 @@ class MessageStatusChange(models.Model):
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("status change")
+        verbose_name_plural = _("status changes")
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
@@ -470,6 +492,7 @@ class Media(models.Model):
     date_created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("media file")
         verbose_name_plural = _("media")
 
     def __str__(self) -> str:
@@ -493,6 +516,7 @@ class OptOut(models.Model):
 
     class Meta:
         verbose_name = _("opt-out")
+        verbose_name_plural = _("opt-outs")
         constraints = [
             models.CheckConstraint(
                 condition=(Q(service__isnull=False) & Q(sender__isnull=True))
@@ -535,6 +559,8 @@ class StatusCallback(models.Model):
     date_done = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("status callback")
+        verbose_name_plural = _("status callbacks")
         ordering = ["-date_created"]
 
     def __str__(self) -> str:

@@ -132,6 +132,7 @@ class Workspace(models.Model):
 
     class Meta:
         verbose_name = _("workspace")
+        verbose_name_plural = _("workspaces")
         permissions = [("supervise_workspace", "Can act on any task, reservation or worker")]
 
     def __str__(self) -> str:
@@ -185,6 +186,7 @@ class TaskChannel(models.Model):
 
     class Meta:
         verbose_name = _("task channel")
+        verbose_name_plural = _("task channels")
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "unique_name"], name="taskchannel_unique_name"
@@ -224,6 +226,7 @@ class Worker(models.Model):
 
     class Meta:
         verbose_name = _("worker")
+        verbose_name_plural = _("workers")
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "friendly_name"], name="worker_unique_name"
@@ -265,6 +268,7 @@ class WorkerChannel(models.Model):
 
     class Meta:
         verbose_name = _("worker channel")
+        verbose_name_plural = _("worker channels")
         constraints = [
             models.UniqueConstraint(
                 fields=["worker", "task_channel"], name="workerchannel_unique_channel"
@@ -303,6 +307,7 @@ class TaskQueue(models.Model):
 
     class Meta:
         verbose_name = _("task queue")
+        verbose_name_plural = _("task queues")
         constraints = [
             models.UniqueConstraint(fields=["workspace", "friendly_name"], name="queue_unique_name")
         ]
@@ -319,6 +324,8 @@ class QueueMembership(models.Model):
     worker = models.ForeignKey(Worker, on_delete=models.CASCADE)
 
     class Meta:
+        verbose_name = _("queue membership")
+        verbose_name_plural = _("queue memberships")
         constraints = [
             models.UniqueConstraint(fields=["queue", "worker"], name="membership_unique")
         ]
@@ -348,6 +355,7 @@ class Workflow(models.Model):
 
     class Meta:
         verbose_name = _("workflow")
+        verbose_name_plural = _("workflows")
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "friendly_name"], name="workflow_unique_name"
@@ -404,6 +412,7 @@ class Task(models.Model):
 
     class Meta:
         verbose_name = _("task")
+        verbose_name_plural = _("tasks")
         indexes = [
             models.Index(
                 fields=["queue", "-priority", "date_created"],
@@ -453,6 +462,7 @@ class Reservation(models.Model):
 
     class Meta:
         verbose_name = _("reservation")
+        verbose_name_plural = _("reservations")
         constraints = [
             # The database itself refuses a second accepted reservation of one task.
             models.UniqueConstraint(
@@ -507,6 +517,7 @@ class Event(models.Model):
 
     class Meta:
         verbose_name = _("event")
+        verbose_name_plural = _("events")
         indexes = [
             models.Index(fields=["workspace", "event_type", "date_created"]),
             models.Index(fields=["workspace", "date_created"]),
