@@ -11,6 +11,7 @@ the database calls wait on sockets without holding the interpreter, so slots kee
 import heapq
 import itertools
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -33,22 +34,38 @@ class Outcome:
     error: ProviderError | None = None
 
 
+IN_FLIGHT = math.inf
+RECHECK_SECONDS = 0.005  # when the send that must leave the window is still in flight
+
+
 class SendWindow:
     """A sender's actual sends over the last window (local ms): a message may go only when
     the segments already in (now - length, now] plus its own stay within the limit. The
-    reserved slots already respect this; the window keeps late sends from bunching up."""
+    reserved slots already respect this; the window keeps late sends from bunching up.
+
+    A send counts from when it starts until its provider call returns (`begin`, then
+    `finished`): the provider received it somewhere in between, so a send that waits for
+    the return to leave the window cannot share a second with it at the provider either,
+    however long a thread was kept from running."""
 
     def __init__(self, *, limit: int, length_ms: float, earlier=()) -> None:
         self.limit = limit
         self.length_ms = length_ms
-        self._sends: deque[tuple[float, int]] = deque()
+        self._sends: deque[list] = deque()  # [time ms or IN_FLIGHT, segments], by start
         self._total = 0
         for at_ms, segments in earlier:
             self.add(at_ms, segments)
 
     def _expire(self, now_ms: float) -> None:
+        # From the head only: a call still in flight there holds later ones a moment longer,
+        # which can only over-count.
         while self._sends and self._sends[0][0] <= now_ms - self.length_ms:
             self._total -= self._sends.popleft()[1]
+
+    def _live(self, now_ms: float) -> list[list]:
+        return sorted(
+            (e for e in list(self._sends) if e[0] > now_ms - self.length_ms), key=lambda e: e[0]
+        )
 
     def earliest(self, now_ms: float, segments: int) -> float:
         """The first moment from now on at which `segments` more fit."""
@@ -56,19 +73,36 @@ class SendWindow:
         excess = self._total + segments - self.limit
         if excess <= 0 or not self._sends:
             return now_ms  # (a message longer than the limit goes alone)
+        # The oldest sends must leave: all of them, so the latest of their times counts
+        # (network calls may return out of order). One still in flight: look again soon.
+        latest = -math.inf
         for at_ms, count in self._sends:
+            if at_ms == IN_FLIGHT:
+                break
+            latest = max(latest, at_ms)
             excess -= count
             if excess <= 0:
-                return at_ms + self.length_ms
-        return self._sends[-1][0] + self.length_ms
+                return max(now_ms, latest + self.length_ms)
+        return now_ms + RECHECK_SECONDS * 1000
 
-    def add(self, at_ms: float, segments: int) -> None:
-        self._sends.append((at_ms, segments))
+    def add(self, at_ms: float, segments: int) -> list:
+        """A send known to have reached the provider by `at_ms`."""
+        entry = [at_ms, segments]
+        self._sends.append(entry)
         self._total += segments
+        return entry
+
+    def begin(self, segments: int) -> list:
+        """A send starting now; it counts until `finished`."""
+        return self.add(IN_FLIGHT, segments)
+
+    @staticmethod
+    def finished(entry: list, at_ms: float) -> None:
+        entry[0] = at_ms
 
     def sends_since(self, since_ms: float, now_ms: float) -> list[tuple[float, int]]:
-        self._expire(now_ms)
-        return [(at, k) for at, k in list(self._sends) if at >= since_ms]
+        """Finished sends at or after `since_ms` still in the window, oldest first."""
+        return [(at, k) for at, k in self._live(now_ms) if since_ms <= at < IN_FLIGHT]
 
 
 class Lane(Protocol):
@@ -76,6 +110,7 @@ class Lane(Protocol):
 
     window: SendWindow
     paused_until: float  # local seconds
+    held_until: float  # local seconds: a deferred message of this lane goes first
     adapter: ProviderAdapter | None
     adapter_error: ProviderError | None
 
@@ -151,18 +186,27 @@ class Dispatcher:
     def _dispatch(self, message: Message, lane: Lane) -> None:
         now = time.time()
         segments = max(message.num_segments, 1)
-        allowed = max(lane.window.earliest(now * 1000, segments) / 1000, lane.paused_until)
+        allowed = max(
+            lane.window.earliest(now * 1000, segments) / 1000, lane.paused_until, lane.held_until
+        )
         if allowed > now:  # late sends bunched up, or a throttle pause: wait
+            # Later messages of the lane wait behind this one (same time, later in the heap),
+            # so a short message never overtakes a long one that did not fit yet.
+            lane.held_until = allowed
             self.schedule([(allowed, message, lane)])
             return
-        lane.window.add(now * 1000, segments)
+        entry = lane.window.begin(segments)
         if lane.adapter is None:
             self._outcomes.append(Outcome(message=message, error=lane.adapter_error))
         elif lane.adapter.network:
             future = self._pool().submit(send_one, lane.adapter, message)
-            future.add_done_callback(lambda done: self._outcomes.append(done.result()))
+            future.add_done_callback(lambda done: self._finished(entry, done.result()))
         else:
-            self._outcomes.append(send_one(lane.adapter, message))
+            self._finished(entry, send_one(lane.adapter, message))
+
+    def _finished(self, entry: list, outcome: Outcome) -> None:
+        SendWindow.finished(entry, time.time() * 1000)
+        self._outcomes.append(outcome)
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:

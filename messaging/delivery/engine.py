@@ -75,6 +75,7 @@ class SenderPlan:
     outstanding: int = 0  # planned sends not yet answered
     more: bool = True  # the queue may hold more ready messages
     paused_until: float = 0.0  # local seconds: the provider throttled this sender
+    held_until: float = 0.0  # local seconds: the dispatcher holds later sends behind one
     adapter: ProviderAdapter | None = None
     adapter_error: ProviderError | None = None
 

@@ -410,7 +410,7 @@ def test_an_abandoned_claim_without_provider_idempotency_fails_rather_than_risk_
 
 def test_concurrent_pumps_send_each_message_exactly_once(live_world, settings):
     if connection.vendor != "postgresql":
-        pytest.skip("row locks (SKIP LOCKED) need PostgreSQL")
+        pytest.skip("concurrent writers need PostgreSQL (SQLite serialises them)")
     world = live_world
     simulate(world)
     settings.DELIVERY_PUMPS = 3

@@ -228,8 +228,73 @@ def test_the_send_window_waits_for_enough_segments_to_leave():
     assert window.sends_since(50, 1100) == [(1100, 1)]  # (0, 1) and (100, 2) have left
 
 
+def test_a_send_counts_until_its_provider_call_returns():
+    from messaging.delivery.dispatcher import RECHECK_SECONDS
+
+    window = SendWindow(limit=1, length_ms=1000)
+    first = window.begin(1)
+    # Long after it started, a call still in flight holds its place: look again shortly.
+    assert window.earliest(5000, 1) == 5000 + RECHECK_SECONDS * 1000
+    # Once it returns, it counts from its return, not from its start.
+    SendWindow.finished(first, 4800)
+    assert window.earliest(5000, 1) == 5800
+    assert window.earliest(5800, 1) == 5800
+    window.add(5800, 1)
+    assert window.sends_since(0, 5801) == [(5800, 1)]  # 4800 has left the window
+
+
 def test_a_message_longer_than_the_limit_goes_alone():
     window = SendWindow(limit=1, length_ms=1000)
     assert window.earliest(0, 2) == 0
     window.add(0, 2)
     assert window.earliest(10, 1) == 1000
+
+
+# ---------------------------------------------------------------- the dispatcher
+
+
+def test_a_short_message_never_overtakes_a_long_one_waiting_for_the_window(world):
+    """FIFO per sender: the second message fits the window before the first does, but it
+    must not go first (a customer would read them out of order)."""
+    import time
+    from types import SimpleNamespace
+
+    from messaging.delivery.dispatcher import Dispatcher
+    from messaging.models import ProviderAccount
+    from messaging.providers import simulator
+
+    ProviderAccount.objects.filter(id=world.provider.id).update(
+        settings={"receipt_delay_seconds": None, "record_sends": True}
+    )
+    world.provider.refresh_from_db()
+    long_one = message_create(
+        account=world.account,
+        request=MessageRequest(to=CUSTOMER, from_="+14155550100", body="x" * 200),
+    )
+    short_one = message_create(
+        account=world.account, request=MessageRequest(to=CUSTOMER, from_="+14155550100", body="hi")
+    )
+    now_ms = time.time() * 1000
+    lane = SimpleNamespace(
+        # 2 of 3 segments already used in this window: the long message waits ~300 ms,
+        # the short one would fit at once.
+        window=SendWindow(limit=3, length_ms=1000, earlier=[(now_ms - 700, 2)]),
+        paused_until=0.0,
+        held_until=0.0,
+        adapter=simulator.SimulatorAdapter(world.provider),
+        adapter_error=None,
+    )
+    dispatcher = Dispatcher(threads=1)
+    try:
+        start = time.time()
+        dispatcher.schedule([(start, long_one, lane), (start + 0.001, short_one, lane)])
+        outcomes = []
+        while len(outcomes) < 2 and time.time() - start < 5:
+            outcomes += dispatcher.collect()
+            time.sleep(0.01)
+    finally:
+        dispatcher.stop()
+    assert [o.message.sid for o in outcomes] == [long_one.sid, short_one.sid]
+    sends = simulator.recorded_sends(world.provider.id)
+    assert [s["segments"] for s in sends] == [2, 1]
+    assert sends[0]["at"] >= now_ms + 300 - 5  # the long one waited for the window
