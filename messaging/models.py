@@ -226,6 +226,15 @@ class Sender(models.Model):
         ),
     )
     friendly_name = models.CharField(max_length=64, blank=True)
+    provider_ref = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text=_(
+            "The provider's own id for this sender, when it has one: the WhatsApp Cloud API "
+            "phone number id."
+        ),
+    )
     country = models.CharField(
         max_length=2,
         blank=True,
@@ -459,6 +468,15 @@ class Message(models.Model):
                 condition=models.Q(status="sending"),
             ),
         ]
+        constraints = [
+            # A provider retrying a webhook must not store the message twice: the database
+            # says so, whichever web process gets each retry.
+            models.UniqueConstraint(
+                fields=["sender", "provider_message_id"],
+                condition=Q(direction="inbound") & ~Q(provider_message_id=""),
+                name="message_unique_inbound_provider_id",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.sid
@@ -565,3 +583,38 @@ class StatusCallback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status} → {self.url}"
+
+
+class WebhookLog(models.Model):
+    """Every signed provider webhook as it arrived, kept for inspection and reprocessing.
+
+    Requests with a bad signature are not stored (only logged): anyone can send those.
+    """
+
+    class State(models.TextChoices):
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected (malformed)")
+
+    provider = models.ForeignKey(
+        ProviderAccount, on_delete=models.SET_NULL, null=True, related_name="webhook_logs"
+    )
+    method = models.CharField(max_length=8)
+    url = models.CharField(max_length=1000)
+    headers = models.JSONField(default=dict)
+    body = models.TextField(blank=True)
+    state = models.CharField(max_length=10, choices=State.choices)
+    error = models.CharField(max_length=500, blank=True)
+    messages = models.PositiveIntegerField(default=0, help_text=_("Inbound messages in it."))
+    new_messages = models.PositiveIntegerField(
+        default=0, help_text=_("Of those, not seen before (the rest were provider retries).")
+    )
+    statuses = models.PositiveIntegerField(default=0, help_text=_("Delivery receipts in it."))
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("webhook request")
+        verbose_name_plural = _("webhook requests")
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.url} ({self.state})"

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from messaging import encoding
+from messaging.delivery.content import content_for
 from messaging.models import Message
 from messaging.providers import ProviderAdapter, ProviderError
 
@@ -217,9 +217,8 @@ class Dispatcher:
 
 
 def send_one(adapter: ProviderAdapter, message: Message) -> Outcome:
-    text = encoding.analyze(message.body, smart_encoding=message.smart_encoded).text
     try:
-        result = adapter.send(message, text=text, idempotency_key=message.sid)
+        result = adapter.send(message, content=content_for(message), idempotency_key=message.sid)
     except ProviderError as exc:
         return Outcome(message=message, error=exc)
     except Exception as exc:  # an adapter bug or an unexpected network failure: retry

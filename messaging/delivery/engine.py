@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from messaging import hooks
 from messaging.delivery import claims, store
+from messaging.delivery.content import media_attach
 from messaging.delivery.dispatcher import Dispatcher, Outcome, SendWindow
 from messaging.models import Account, Message, MessageStatusChange, MessagingService, Sender
 from messaging.providers import ProviderAdapter, ProviderError, adapter_for
@@ -307,6 +308,7 @@ class Pump:
         with transaction.atomic():
             messages = claims.claim(list(slots), lease_until=lease_until, now=now)
             self._attach(messages, plans)
+            media_attach(messages)
             status_callbacks_enqueue(messages)  # "sending"
             _status_hooks_on_commit([m.id for m in messages], Status.SENDING)
         taken: Counter[int] = Counter()

@@ -1,8 +1,33 @@
-"""Provider adapters: one interface, one implementation per provider kind."""
+"""Provider adapters: one interface (`base.py`), one implementation per provider kind.
 
-from messaging.providers.base import ProviderAdapter, ProviderError, SendResult
+Each adapter module registers itself for its `ProviderKind`; `adapter_for` imports them all
+on first use, so callers need only this package.
+"""
+
+import importlib
+
+from messaging.providers.base import (
+    HandshakeAnswer,
+    InboundMedia,
+    InboundMessage,
+    ListPicker,
+    ListRow,
+    MediaFile,
+    OutboundContent,
+    ProviderAdapter,
+    ProviderError,
+    QuickReply,
+    SendResult,
+    StatusUpdate,
+    TemplateRef,
+    WebhookEvents,
+    WebhookPayloadError,
+    WebhookRequest,
+)
 
 _ADAPTERS: dict[str, type[ProviderAdapter]] = {}
+# Modules that register adapters; a missing one means that kind has no adapter yet.
+_ADAPTER_MODULES = ("simulator", "twilio", "whatsapp_cloud", "messenger")
 
 
 def register(kind: str):
@@ -13,9 +38,23 @@ def register(kind: str):
     return decorate
 
 
-def adapter_for(provider) -> ProviderAdapter:
-    from messaging.providers import simulator  # noqa: F401  (registers itself)
+_loaded = False
 
+
+def _load_adapters() -> None:
+    global _loaded
+    _loaded = True
+    for name in _ADAPTER_MODULES:
+        try:
+            importlib.import_module(f"messaging.providers.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"messaging.providers.{name}":
+                raise
+
+
+def adapter_for(provider) -> ProviderAdapter:
+    if not _loaded:
+        _load_adapters()
     cls = _ADAPTERS.get(provider.kind)
     if cls is None:
         raise ProviderError(
@@ -24,4 +63,23 @@ def adapter_for(provider) -> ProviderAdapter:
     return cls(provider)
 
 
-__all__ = ["ProviderAdapter", "ProviderError", "SendResult", "adapter_for", "register"]
+__all__ = [
+    "HandshakeAnswer",
+    "InboundMedia",
+    "InboundMessage",
+    "ListPicker",
+    "ListRow",
+    "MediaFile",
+    "OutboundContent",
+    "ProviderAdapter",
+    "ProviderError",
+    "QuickReply",
+    "SendResult",
+    "StatusUpdate",
+    "TemplateRef",
+    "WebhookEvents",
+    "WebhookPayloadError",
+    "WebhookRequest",
+    "adapter_for",
+    "register",
+]

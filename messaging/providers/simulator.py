@@ -13,7 +13,7 @@ import time
 
 from messaging.delivery import store as delivery_store
 from messaging.providers import register
-from messaging.providers.base import ProviderAdapter, ProviderError, SendResult
+from messaging.providers.base import OutboundContent, ProviderAdapter, ProviderError, SendResult
 from messaging.sids import new_sid
 
 SIGNATURE_HEADER = "X-Simulator-Signature"
@@ -122,7 +122,7 @@ class SimulatorAdapter(ProviderAdapter):
         # provider does, so the engine calls it from its thread pool.
         self.network = bool(self.config["send_delay_seconds"])
 
-    def send(self, message, *, text: str, idempotency_key: str) -> SendResult:
+    def send(self, message, *, content: OutboundContent, idempotency_key: str) -> SendResult:
         config = self.config
         if config["send_delay_seconds"]:
             time.sleep(float(config["send_delay_seconds"]))

@@ -10,6 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from messaging.delivery import engine, store
+from messaging.delivery.content import content_for
 from messaging.errors import MessagingError
 from messaging.models import Message, MessageStatusChange, ProviderAccount, Sender, StatusCallback
 from messaging.providers import simulator
@@ -369,7 +370,7 @@ def _abandon_claim(message: Message, *, provider_saw_it: bool, world) -> None:
     )
     if provider_saw_it:
         adapter = simulator.SimulatorAdapter(world.provider)
-        adapter.send(message, text=message.body, idempotency_key=message.sid)
+        adapter.send(message, content=content_for(message), idempotency_key=message.sid)
 
 
 @pytest.mark.parametrize("provider_saw_it", [False, True])
