@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import httpx
+
 
 @dataclass(frozen=True)
 class SendResult:
@@ -40,6 +42,21 @@ class ProviderError(Exception):
         self.permanent = permanent
         self.throttled = throttled
         self.retry_after = retry_after
+
+
+# Failures after the request went out whole: the provider may have accepted the message.
+# Without an idempotency key a retry could deliver it twice, so such a send fails (30008)
+# instead of being retried; failures before that (connect errors and timeouts) are retried.
+MAYBE_DELIVERED = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+
+
+def unanswered_send(provider_label: str, error: Exception) -> ProviderError:
+    return ProviderError(
+        30008,
+        f"{provider_label} received the request but did not answer ({type(error).__name__}: "
+        f"{error}); not retried, because a retry could deliver the message twice.",
+        permanent=True,
+    )
 
 
 class WebhookPayloadError(Exception):
