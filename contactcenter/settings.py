@@ -241,6 +241,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": _read("SCHEDULED_RELEASE_INTERVAL", env.float, 10.0),
     },
     "messaging-sticky-purge": {"task": "messaging.tasks.sticky_purge", "schedule": 86_400.0},
+    # Inbound events a lost task left pending (a worker killed mid-way) are stored here.
+    "messaging-inbound-sweep": {
+        "task": "messaging.tasks.inbound_sweep",
+        "schedule": _read("INBOUND_SWEEP_INTERVAL", env.float, 30.0),
+        "options": {"expires": 60},
+    },
+    "messaging-webhook-log-purge": {
+        "task": "messaging.tasks.webhook_log_purge",
+        "schedule": 3_600.0,
+    },
     # Delivery's safety net: expiry (30036), crashed claims, lost marks; starts pumps.
     "messaging-delivery-tick": {
         "task": "messaging.tasks.delivery_tick",
@@ -265,6 +275,10 @@ DELIVERY_LEASE_SECONDS = _read("DELIVERY_LEASE_SECONDS", env.float, 20.0)
 DELIVERY_SEND_THREADS = _read("DELIVERY_SEND_THREADS", env.int, 16)
 # Pace at (1 - margin) of each sender's rate: 1 % leaves 10 ms of slack in every second.
 DELIVERY_PACING_MARGIN = _read("DELIVERY_PACING_MARGIN", env.float, 0.01)
+# Raw provider webhooks are kept this long for inspection (the messages stay).
+WEBHOOK_LOG_RETENTION_DAYS = _read("WEBHOOK_LOG_RETENTION_DAYS", env.int, 7)
+# Largest inbound media item downloaded from a provider.
+INBOUND_MEDIA_MAX_BYTES = _read("INBOUND_MEDIA_MAX_BYTES", env.int, 16 * 1024 * 1024)
 # Celery logs through LOGGING above, one line per event like everything else.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_CONCURRENCY = _read("CELERY_WORKER_CONCURRENCY", env.int, 2)

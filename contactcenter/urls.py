@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from contactcenter.core.views import healthz
 from contactcenter.desk.urls import desk_patterns, supervisor_patterns
+from contactcenter.desk.views import media_file
 from messaging.api.native_urls import native_patterns, schema_patterns
 from messaging.simulator.urls import simulator_patterns
 from messaging.urls import twilio_patterns
@@ -15,6 +16,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("desk/", include(desk_patterns)),
     path("supervisor/", include(supervisor_patterns)),
+    path("media/<str:media_sid>", media_file, name="media-file"),
     path("webhooks/", include(webhook_patterns)),
     path("simulator/", include(simulator_patterns)),
     path("", include(twilio_patterns)),

@@ -6,22 +6,27 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Coalesce
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from messaging import crypto
+from messaging import crypto, windows
 from messaging.addresses import AddressError, parse_address
 from messaging.models import (
     Account,
     ApiKey,
     Contact,
     Conversation,
+    InboundEvent,
+    KeywordConfig,
+    KeywordKind,
+    KeywordSet,
     Media,
     Message,
     MessageStatusChange,
@@ -30,9 +35,11 @@ from messaging.models import (
     ProviderAccount,
     Sender,
     StatusCallback,
+    WebhookLog,
 )
 from messaging.selectors import delivery_queue_depths, with_queue_figures
 from messaging.services import accounts as account_services
+from messaging.services import keywords as keyword_services
 from messaging.services import optout as optout_services
 
 # A URL typed without a scheme means https (Django 6's default, chosen now).
@@ -175,6 +182,7 @@ class SenderAdmin(admin.ModelAdmin):
                     "kind",
                     "address",
                     "friendly_name",
+                    "provider_ref",
                     "country",
                     "sid",
                     "channel",
@@ -361,7 +369,15 @@ class HistoryInline(ReadOnlyInline):
 
 class MediaInline(ReadOnlyInline):
     model = Media
-    fields = ("sid", "url", "file", "content_type", "size")
+    fields = ("sid", "url", "provider_media_id", "content_type", "size", "state", "error", "link")
+    readonly_fields = fields
+
+    @admin.display(description=_("file"))
+    def link(self, obj):
+        # Served by /media/<sid> to signed-in staff only, never from a public path.
+        if obj.state != Media.State.STORED:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("media-file", args=[obj.sid]), obj.sid)
 
 
 class CallbackInline(ReadOnlyInline):
@@ -381,7 +397,7 @@ class MessageAdmin(admin.ModelAdmin):
         "num_segments",
         "date_created",
     )
-    list_filter = ("status", "direction", "channel", "service")
+    list_filter = ("status", "direction", "channel", "opt_out_type", "service")
     search_fields = ("sid", "to_address", "from_address", "provider_message_id")
     date_hierarchy = "date_created"
     inlines = (HistoryInline, MediaInline, CallbackInline)
@@ -412,12 +428,24 @@ class OptOutForm(forms.ModelForm):
         return data
 
 
+# Who put an address on the block list (`OptOut.source`).
+OPTOUT_SOURCES = {"admin": _("admin"), "keyword": _("customer keyword"), "api": _("API")}
+
+
 @admin.register(OptOut)
 class OptOutAdmin(admin.ModelAdmin):
     form = OptOutForm
-    list_display = ("address", "service", "sender", "keyword", "source", "date_created")
+    list_display = ("address", "service", "sender", "keyword_shown", "source_shown", "date_created")
     list_filter = ("source", "service")
-    search_fields = ("address",)
+    search_fields = ("address", "keyword")
+
+    @admin.display(description=_("keyword"), ordering="keyword")
+    def keyword_shown(self, obj):
+        return obj.keyword or "—"
+
+    @admin.display(description=_("source"), ordering="source")
+    def source_shown(self, obj):
+        return OPTOUT_SOURCES.get(obj.source, obj.source)
 
     def save_model(self, request, obj, form, change):
         # Through the service: blocking also fails the messages still waiting for this address.
@@ -495,7 +523,217 @@ class ContactAdmin(admin.ModelAdmin):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ("sid", "contact", "business_address", "channel", "state", "last_message_at")
+    list_display = (
+        "sid",
+        "contact",
+        "business_address",
+        "channel",
+        "state",
+        "last_message_at",
+        "window_ends",
+    )
     list_filter = ("state", "channel")
     search_fields = ("sid", "contact__address", "business_address")
-    readonly_fields = ("sid", "date_created")
+    readonly_fields = ("sid", "date_created", "window_ends")
+
+    @admin.display(description=_("service window ends"))
+    def window_ends(self, obj):
+        if not windows.has_window(obj.channel):
+            return _("no window (SMS)")
+        return obj.window_ends_at or _("closed: the customer never wrote")
+
+
+# ---------------------------------------------------------------- inbound webhooks
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookLog)
+class WebhookLogAdmin(ReadOnlyAdmin):
+    list_display = (
+        "received_at",
+        "provider",
+        "method",
+        "state",
+        "messages",
+        "new_messages",
+        "statuses",
+        "processed_at",
+        "error",
+    )
+    list_filter = ("state", "provider")
+    list_select_related = ("provider",)
+    search_fields = ("url", "error")
+    date_hierarchy = "received_at"
+
+
+@admin.register(InboundEvent)
+class InboundEventAdmin(ReadOnlyAdmin):
+    list_display = ("provider_message_id", "provider", "state", "message", "received_at", "error")
+    list_filter = ("state", "provider")
+    list_select_related = ("provider", "message")
+    search_fields = ("provider_message_id",)
+    actions = ("process_again",)
+
+    def has_change_permission(self, request, obj=None):
+        return request.method == "GET"  # read-only, but the action must be allowed
+
+    @admin.action(description=_("Process the selected events again"))
+    def process_again(self, request, queryset):
+        from messaging.services.webhooks import inbound_events_process
+
+        queryset.filter(state=InboundEvent.State.FAILED).update(
+            state=InboundEvent.State.PENDING, error=""
+        )
+        pending = queryset.filter(state=InboundEvent.State.PENDING).select_related("provider")
+        _, new = inbound_events_process(list(pending))
+        self.message_user(
+            request,
+            ngettext("%(n)d message stored.", "%(n)d messages stored.", new) % {"n": new},
+        )
+
+
+# ---------------------------------------------------------------- advanced opt-out
+
+
+class KeywordSetFormSet(forms.BaseInlineFormSet):
+    """Compares the sets as submitted, not as saved: a word may move from one set to another
+    in one save, and must not end up in sets of two kinds."""
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        form.instance.compare_with_saved_sets = False  # clean() below does it
+        return form
+
+    def clean(self):
+        super().clean()
+        sets = []
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if self._should_delete_form(form) or not {"kind", "keywords"} <= data.keys():
+                continue
+            sets.append((data["kind"], keyword_services.keywords_split(data["keywords"])))
+        conflicts = keyword_services.keyword_conflicts(sets)
+        if conflicts:
+            raise forms.ValidationError(conflicts)
+
+
+class KeywordSetForm(forms.ModelForm):
+    class Meta:
+        model = KeywordSet
+        fields = ("kind", "language", "country", "keywords", "reply")
+        widgets = {
+            "country": forms.TextInput(attrs={"size": 3}),
+            "keywords": forms.Textarea(attrs={"rows": 3, "cols": 36}),
+            "reply": forms.Textarea(attrs={"rows": 3, "cols": 44}),
+        }
+
+
+class KeywordSetInline(admin.TabularInline):
+    model = KeywordSet
+    form = KeywordSetForm
+    formset = KeywordSetFormSet
+    fields = ("kind", "language", "country", "keywords", "reply")
+    extra = 0
+
+    def get_queryset(self, request):
+        # In the order a person reads them: opt-out, opt-in, help; general sets first.
+        kind_order = models.Case(
+            *(models.When(kind=kind, then=i) for i, kind in enumerate(KeywordKind.values)),
+            default=len(KeywordKind.values),
+        )
+        return super().get_queryset(request).order_by(kind_order, "language", "country", "id")
+
+
+class KeywordScopeFilter(admin.SimpleListFilter):
+    title = _("scope")
+    parameter_name = "scope"
+
+    def lookups(self, request, model_admin):
+        return (("service", _("Messaging service")), ("sender", _("Lone sender")))
+
+    def queryset(self, request, queryset):
+        if self.value() == "service":
+            return queryset.filter(service__isnull=False)
+        if self.value() == "sender":
+            return queryset.filter(sender__isnull=False)
+        return queryset
+
+
+@admin.register(KeywordConfig)
+class KeywordConfigAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "scope", "enabled", "languages", "date_updated")
+    list_filter = ("enabled", KeywordScopeFilter, "keyword_sets__language", "keyword_sets__kind")
+    list_select_related = ("service", "sender")
+    search_fields = ("service__friendly_name", "service__sid", "sender__address")
+    fields = ("service", "sender", "enabled", "account", "date_created", "date_updated")
+    readonly_fields = ("account", "date_created", "date_updated")
+    inlines = (KeywordSetInline,)
+    actions = ("reset_to_defaults",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("keyword_sets")
+
+    def get_inlines(self, request, obj):
+        # A new configuration starts with the default sets (save_model): edited once saved.
+        return self.inlines if obj is not None else ()
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        return ("service", "sender", *self.readonly_fields)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "sender":  # a pooled sender follows its service's configuration
+            kwargs["queryset"] = Sender.objects.filter(service__isnull=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            keyword_services.keyword_config_reset(obj)
+        messages.info(
+            request, _("Started with the default English and Spanish keyword sets: edit them here.")
+        )
+
+    def response_add(self, request, obj, post_url_continue=None):
+        response = super().response_add(request, obj, post_url_continue)
+        if "_popup" in request.POST or "_addanother" in request.POST:
+            return response
+        return HttpResponseRedirect(reverse("admin:messaging_keywordconfig_change", args=[obj.pk]))
+
+    @admin.display(description=_("scope"))
+    def scope(self, obj):
+        return _("Messaging service") if obj.service_id else _("Lone sender")
+
+    @admin.display(description=_("languages"))
+    def languages(self, obj):
+        """`en, es, es-MX`: each language, and each country with its own sets."""
+        names = {
+            s.language + (f"-{s.country}" if s.country else "") for s in obj.keyword_sets.all()
+        }
+        return ", ".join(sorted(names)) or "—"
+
+    @admin.action(description=_("Reset the keyword sets to the defaults"))
+    def reset_to_defaults(self, request, queryset):
+        for config in queryset:
+            keyword_services.keyword_config_reset(config)
+        count = queryset.count()
+        messages.success(
+            request,
+            ngettext(
+                "%d configuration now has the default keyword sets.",
+                "%d configurations now have the default keyword sets.",
+                count,
+            )
+            % count,
+        )

@@ -385,6 +385,20 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return f"{self.contact} ↔ {self.business_address}"
 
+    @property
+    def window_ends_at(self):
+        """When free-form WhatsApp/Messenger messages stop being allowed (None: never opened,
+        or SMS, which has no window). Messenger's HUMAN_AGENT tag extends it to 7 days."""
+        from messaging.windows import window_end
+
+        return window_end(self.channel, self.last_inbound_at)
+
+    @property
+    def human_agent_window_ends_at(self):
+        from messaging.windows import HUMAN_AGENT, window_end
+
+        return window_end(self.channel, self.last_inbound_at, tag=HUMAN_AGENT)
+
 
 class Message(models.Model):
     """The Twilio Message resource plus what we need to send it and to explain it later."""
@@ -439,6 +453,24 @@ class Message(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     not_before = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # Inbound: when the message was forwarded to the integrator's webhook, and how it went.
+    forwarded_at = models.DateTimeField(null=True, blank=True)
+    forward_result = models.CharField(max_length=255, blank=True)
+    # Advanced opt-out (services/keywords.py): the keyword an inbound message was (Twilio's
+    # OptOutType), and on an outbound message that it answers one, which is the only kind
+    # of message that may still reach a recipient who just opted out (the STOP confirmation).
+    opt_out_type = models.CharField(
+        _("opt-out type"),
+        max_length=5,
+        blank=True,
+        choices=[(t, t) for t in ("STOP", "START", "HELP")],
+    )
+    keyword_reply = models.BooleanField(
+        _("keyword reply"),
+        default=False,
+        editable=False,
+        help_text=_("The automatic answer to STOP, START or HELP; sent even to a blocked address."),
+    )
     date_created = models.DateTimeField(auto_now_add=True, db_index=True)
     date_updated = models.DateTimeField(auto_now=True)
     date_sent = models.DateTimeField(null=True, blank=True)
@@ -501,12 +533,25 @@ class MessageStatusChange(models.Model):
 
 
 class Media(models.Model):
+    """A media item of a message. Inbound items are downloaded into `file` (served only to
+    signed-in staff); `url` is where the provider offered it."""
+
+    class State(models.TextChoices):
+        REMOTE = "remote", _("Remote (not downloaded)")
+        STORED = "stored", _("Stored")
+        FAILED = "failed", _("Download failed")
+
     sid = models.CharField(max_length=34, unique=True, default=sid_default("ME"), editable=False)
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="media")
     url = models.URLField(max_length=1000, blank=True)
+    provider_media_id = models.CharField(
+        max_length=128, blank=True, help_text=_("The provider's id, when it gives no URL.")
+    )
     file = models.FileField(upload_to="media/%Y/%m/", blank=True)
     content_type = models.CharField(max_length=128, blank=True)
     size = models.PositiveIntegerField(null=True, blank=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.REMOTE)
+    error = models.CharField(max_length=255, blank=True)
     date_created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -609,7 +654,10 @@ class WebhookLog(models.Model):
         default=0, help_text=_("Of those, not seen before (the rest were provider retries).")
     )
     statuses = models.PositiveIntegerField(default=0, help_text=_("Delivery receipts in it."))
+    # The parsed receipts, applied by the Celery task (the raw body stays as it came).
+    receipts = models.JSONField(default=list, blank=True)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("webhook request")
@@ -618,3 +666,221 @@ class WebhookLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.url} ({self.state})"
+
+
+class KeywordKind(models.TextChoices):
+    """What an advanced opt-out keyword does (REFERENCE.md 2)."""
+
+    OPT_OUT = "opt_out", _("Opt-out")
+    OPT_IN = "opt_in", _("Opt-in")
+    HELP = "help", _("Help")
+
+
+class KeywordLanguage(models.TextChoices):
+    EN = "en", _("English")
+    ES = "es", _("Spanish")
+
+
+class KeywordConfig(models.Model):
+    """Advanced opt-out of one messaging service (its whole pool) or of one lone sender: the
+    keyword sets a customer can answer with. Matching and applying: services/keywords.py."""
+
+    account = models.ForeignKey(
+        Account,
+        verbose_name=_("account"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        editable=False,
+    )
+    service = models.OneToOneField(
+        MessagingService,
+        verbose_name=_("messaging service"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="keyword_config",
+    )
+    sender = models.OneToOneField(
+        Sender,
+        verbose_name=_("sender"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="keyword_config",
+        help_text=_("Only for a sender outside any messaging service."),
+    )
+    enabled = models.BooleanField(
+        _("enabled"),
+        default=True,
+        help_text=_(
+            "Off: these sets are ignored, but STOP, START and HELP still block, unblock and "
+            "answer with the built-in English replies (carriers require it)."
+        ),
+    )
+    date_created = models.DateTimeField(_("created"), auto_now_add=True)
+    date_updated = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("opt-out keyword configuration")
+        verbose_name_plural = _("opt-out keyword configurations")
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(service__isnull=False) & Q(sender__isnull=True))
+                | (Q(service__isnull=True) & Q(sender__isnull=False)),
+                name="keywordconfig_service_xor_sender",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.service or self.sender)
+
+    def save(self, *args, **kwargs):
+        # The account follows the owner (the admin form does not ask for it).
+        if self.account_id is None and (self.service_id or self.sender_id):
+            self.account_id = (self.service or self.sender).account_id
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        if bool(self.service_id) == bool(self.sender_id):
+            raise ValidationError(_("Choose a messaging service or a sender, not both."))
+        if self.sender_id and self.sender.service_id:
+            raise ValidationError(
+                {
+                    "sender": _(
+                        "This sender is in the pool of %(service)s: configure the service's "
+                        "keywords instead."
+                    )
+                    % {"service": self.sender.service}
+                }
+            )
+        self.account_id = (self.service or self.sender).account_id
+
+
+class KeywordSet(models.Model):
+    """The keywords of one kind in one language, with the reply they get. A set with a
+    country replaces the general set of its kind and language for customers of that
+    country."""
+
+    config = models.ForeignKey(
+        KeywordConfig,
+        verbose_name=_("configuration"),
+        on_delete=models.CASCADE,
+        related_name="keyword_sets",
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=KeywordKind.choices)
+    language = models.CharField(_("language"), max_length=2, choices=KeywordLanguage.choices)
+    country = models.CharField(
+        _("country"),
+        max_length=2,
+        blank=True,
+        help_text=_("ISO country code. Empty: every customer without a set of their country."),
+    )
+    keywords = models.TextField(
+        _("keywords"),
+        help_text=_(
+            "Separated by commas or spaces. A message matches when it is exactly one of them, "
+            "ignoring case, accents and surrounding spaces."
+        ),
+    )
+    reply = models.TextField(
+        _("reply"),
+        max_length=1600,
+        blank=True,
+        help_text=_("Sent back from the same sender. Empty: no reply."),
+    )
+
+    # The admin's inline formset compares every set of a configuration as submitted (words
+    # may move between sets in one save) and turns this comparison with the saved sets off.
+    compare_with_saved_sets = True
+
+    class Meta:
+        verbose_name = _("keyword set")
+        verbose_name_plural = _("keyword sets")
+        ordering = ["kind", "language", "country", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["config", "kind", "language", "country"], name="keywordset_unique_kind"
+            )
+        ]
+
+    def __str__(self) -> str:
+        where = f" ({self.country})" if self.country else ""
+        return f"{self.get_kind_display()} [{self.language}]{where}"
+
+    def clean(self) -> None:
+        from messaging.services import keywords
+
+        self.country = (self.country or "").strip().upper()
+        if self.country:
+            try:
+                validators.validate_country(self.country)
+            except ValidationError as exc:
+                raise ValidationError({"country": exc.messages}) from exc
+        try:
+            words = keywords.keywords_parse(self.keywords)
+        except ValueError as exc:
+            raise ValidationError({"keywords": str(exc)}) from exc
+        self.keywords = keywords.keywords_format(words)
+        missing = keywords.mandatory_missing(self.kind, self.language, words)
+        if missing:
+            raise ValidationError(
+                {
+                    "keywords": _(
+                        "%(word)s cannot be removed from the English %(kind)s set: carriers "
+                        "require it."
+                    )
+                    % {"word": missing, "kind": self.get_kind_display()}
+                }
+            )
+        if self.compare_with_saved_sets and self.config_id:
+            others = KeywordSet.objects.filter(config_id=self.config_id).exclude(pk=self.pk)
+            sets = [(s.kind, keywords.keywords_split(s.keywords)) for s in others]
+            conflicts = keywords.keyword_conflicts([*sets, (self.kind, words)])
+            if conflicts:
+                raise ValidationError({"keywords": conflicts})
+
+
+class InboundEvent(models.Model):
+    """One inbound message as the provider sent it, parsed, waiting to become a `Message`.
+
+    Written in the webhook's request with the raw request; the Celery task turns it into
+    the message. Its unique (provider, provider message id) is where provider retries stop:
+    a retried webhook inserts nothing new.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        STORED = "stored", _("Stored as a message")
+        FAILED = "failed", _("Failed")
+
+    provider = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+")
+    provider_message_id = models.CharField(max_length=128)
+    webhook = models.ForeignKey(
+        WebhookLog, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    payload = models.JSONField()
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    error = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("inbound event")
+        verbose_name_plural = _("inbound events")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_message_id"], name="inbound_event_unique_id"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                name="inbound_event_pending",
+                condition=Q(state="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_message_id} ({self.state})"

@@ -2,16 +2,17 @@
 before any query, so malformed input (NUL characters included) never reaches SQL."""
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Max, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from messaging.addresses import canonical_address
 from messaging.errors import MessagingError
-from messaging.models import Account, Message, MessagingService, Sender
+from messaging.models import Account, Conversation, Message, MessagingService, Sender
 from messaging.sids import is_sid
 from messaging.statuses import FAILURES, Status
 
@@ -324,3 +325,24 @@ def bulk_progress(*, account: Account, run: str, first_id: int, last_id: int) ->
             code = row["error_code"] or 0
             failure_codes[code] = failure_codes.get(code, 0) + row["n"]
     return BulkProgress(statuses=statuses, failure_codes=failure_codes)
+
+
+def last_inbound_times(
+    account_id: int, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], datetime]:
+    """When each customer last wrote to each business address, for (customer, business)
+    pairs, in one query (conversations closed since count: the window is the customer's)."""
+    pairs = set(pairs)
+    if not pairs:
+        return {}
+    rows = (
+        Conversation.objects.filter(
+            account_id=account_id,
+            contact__address__in={customer for customer, _ in pairs},
+            business_address__in={business for _, business in pairs},
+            last_inbound_at__isnull=False,
+        )
+        .values_list("contact__address", "business_address")
+        .annotate(last=Max("last_inbound_at"))
+    )
+    return {(c, b): last for c, b, last in rows if (c, b) in pairs}

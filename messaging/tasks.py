@@ -77,3 +77,36 @@ def simulator_receipt(self, provider_id: int, provider_message_id: str, to_addre
 @shared_task(ignore_result=True)
 def sticky_purge() -> int:
     return messages.sticky_purge_stale()
+
+
+@shared_task(ignore_result=True)
+def inbound_process(message_id: int) -> None:
+    """The slow half of an inbound message: its media, then the integrator's webhook (which
+    then sees our stored copies). Both steps are idempotent."""
+    from messaging.services import forwarding, media
+
+    media.inbound_media_fetch(message_id=message_id)
+    forwarding.inbound_forward(message_id=message_id)
+
+
+@shared_task(ignore_result=True)
+def webhook_log_purge() -> int:
+    from messaging.services import webhooks
+
+    return webhooks.webhook_log_purge()
+
+
+@shared_task(ignore_result=True)
+def inbound_pending_process() -> int:
+    """Provider webhooks' events become messages (each new one then queues its own
+    `inbound_process` when it has media or an app to forward to); receipts are applied."""
+    from messaging.services import webhooks
+
+    return webhooks.inbound_pending_process()
+
+
+@shared_task(ignore_result=True)
+def inbound_sweep() -> int:
+    from messaging.services import webhooks
+
+    return webhooks.inbound_sweep()

@@ -12,4 +12,14 @@ twilio_patterns = [
         twilio.message_media,
         name="twilio-message-media",
     ),
+    path(
+        f"{ACCOUNT}/Messages/<str:sid>/Media/<str:media_sid>.json",
+        twilio.message_media_instance,
+        name="twilio-message-media-instance",
+    ),
+    path(
+        f"{ACCOUNT}/Messages/<str:sid>/Media/<str:media_sid>",
+        twilio.message_media_content,
+        name="twilio-message-media-content",
+    ),
 ]

@@ -11,6 +11,7 @@ webhook_patterns = (
             webhooks.simulator_inbound,
             name="simulator-inbound",
         ),
+        path("p/<str:provider_sid>", webhooks.provider_webhook, name="provider"),
     ],
     "webhooks",
 )

@@ -1,5 +1,10 @@
 """Provider webhooks: the way messages from customers come in.
 
+`provider_webhook` serves every real provider at `/webhooks/p/<provider sid>` (inbound
+messages, delivery receipts and Meta's subscription handshake on one URL, as Meta wants;
+Twilio's inbound and status callbacks can point at it too). The adapter of the provider's
+kind verifies and parses; `services/webhooks.py` stores.
+
 The built-in simulator POSTs JSON (`messaging.providers.simulator.inbound_payload`) signed
 with `X-Simulator-Signature: hex(HMAC-SHA256(webhook secret, raw body))`. The signature is
 checked before the body is even parsed; a bad one stores nothing.
@@ -8,18 +13,19 @@ checked before the body is even parsed; a bad one stores nothing.
 customer's reply in-process through exactly the same checks as a POST from outside.
 """
 
-import json
 import logging
 from dataclasses import dataclass
 
-from django.http import HttpRequest, JsonResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from messaging.errors import MORE_INFO, MessagingError
+from messaging.errors import MORE_INFO
 from messaging.models import ProviderAccount, ProviderKind
-from messaging.providers.simulator import SIGNATURE_HEADER, verify
-from messaging.services.inbound import inbound_message_receive
-from messaging.services.providers import provider_webhook_secret
+from messaging.providers import WebhookRequest
+from messaging.providers.simulator import SIGNATURE_HEADER
+from messaging.services.webhooks import provider_webhook_handle
 
 logger = logging.getLogger(__name__)
 
@@ -38,24 +44,6 @@ def _error(code: int, message: str, status: int) -> WebhookOutcome:
     return WebhookOutcome(status=status, body={**body, "status": status})
 
 
-def _text(payload: dict, key: str, *, required: bool) -> str:
-    value = payload.get(key)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise MessagingError(20422, f"The field {key!r} must be a non-empty string.", key)
-    return value
-
-
-def _media(payload: dict) -> list[tuple[str, str]]:
-    items = payload.get("media") or []
-    if not isinstance(items, list) or not all(
-        isinstance(item, dict) and isinstance(item.get("url"), str) for item in items
-    ):
-        raise MessagingError(20422, "'media' must be a list of {url, content_type}.", "media")
-    return [(item["url"], str(item.get("content_type") or "")) for item in items]
-
-
 def simulator_inbound_handle(*, provider_sid: str, body: bytes, signature: str) -> WebhookOutcome:
     """Verify, parse and store one simulator webhook; the outcome says what to answer."""
     provider = ProviderAccount.objects.filter(
@@ -63,31 +51,18 @@ def simulator_inbound_handle(*, provider_sid: str, body: bytes, signature: str) 
     ).first()
     if provider is None:
         return _error(20404, f"No active simulator provider {provider_sid}.", 404)
-    secret = provider_webhook_secret(provider)
-    if not secret or not verify(secret, body, signature):
-        logger.warning("simulator webhook: bad or missing signature for %s", provider.sid)
-        return _error(FORBIDDEN, "The webhook signature is missing or does not match.", 403)
-
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        return _error(20422, f"The body is not valid JSON: {exc}", 400)
-    if not isinstance(payload, dict):
-        return _error(20422, "The body must be a JSON object.", 400)
-    try:
-        message, created = inbound_message_receive(
-            provider=provider,
-            provider_message_id=_text(payload, "id", required=True),
-            from_address=_text(payload, "from", required=True),
-            to_address=_text(payload, "to", required=True),
-            body=_text(payload, "body", required=False),
-            media=_media(payload),
-            profile_name=_text(payload, "profile_name", required=False),
-            raw=payload,
-        )
-    except MessagingError as error:
-        return _error(error.code, error.message, 400)
-    return WebhookOutcome(status=200, body={"sid": message.sid}, created=created)
+    path = reverse("webhooks:simulator-inbound", args=[provider_sid])
+    request = WebhookRequest(
+        method="POST",
+        url=f"{settings.PUBLIC_BASE_URL}{path}",
+        headers={SIGNATURE_HEADER: signature, "Content-Type": "application/json"},
+        body=body,
+    )
+    # Inline: the simulator's user waits to see the reply in the thread.
+    answer = provider_webhook_handle(provider_sid=provider_sid, request=request, inline=True)
+    if answer.status != 200:
+        return WebhookOutcome(status=answer.status, body=answer.body)
+    return WebhookOutcome(status=200, body={"sid": answer.sids[0]}, created=bool(answer.new))
 
 
 @csrf_exempt
@@ -103,3 +78,38 @@ def simulator_inbound(request: HttpRequest, provider_sid: str) -> JsonResponse:
         signature=request.headers.get(SIGNATURE_HEADER, ""),
     )
     return JsonResponse(outcome.body, status=outcome.status)
+
+
+def public_url(request: HttpRequest) -> str:
+    """The URL the provider called (and signed). Behind a proxy the Host and scheme Django
+    sees are not the public ones: PUBLIC_BASE_URL says what they are."""
+    if settings.PUBLIC_BASE_URL:
+        return settings.PUBLIC_BASE_URL + request.get_full_path()
+    return request.build_absolute_uri()
+
+
+def webhook_request(request: HttpRequest) -> WebhookRequest:
+    form = {}
+    if request.content_type == "application/x-www-form-urlencoded":
+        form = dict(request.POST.lists())
+    return WebhookRequest(
+        method=request.method,
+        url=public_url(request),
+        headers=request.headers,
+        body=request.body,
+        query=request.GET.dict(),
+        form=form,
+    )
+
+
+@csrf_exempt
+def provider_webhook(request: HttpRequest, provider_sid: str) -> HttpResponse:
+    if request.method not in ("GET", "POST"):
+        outcome = _error(20004, f"Method {request.method} not allowed.", 405)
+        response = JsonResponse(outcome.body, status=outcome.status)
+        response["Allow"] = "GET, POST"
+        return response
+    answer = provider_webhook_handle(provider_sid=provider_sid, request=webhook_request(request))
+    if isinstance(answer.body, dict):
+        return JsonResponse(answer.body, status=answer.status)
+    return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)

@@ -28,6 +28,17 @@ def delivery_keys(settings):
         pass
 
 
+@pytest.fixture(autouse=True)
+def webhook_caches():
+    """Providers and senders cached by the webhook path must not outlive the test that made
+    them (ids are reused after a rollback)."""
+    from messaging.services.webhooks import webhook_caches_clear
+
+    webhook_caches_clear()
+    yield
+    webhook_caches_clear()
+
+
 def _member(username: str, role: Role | None):
     return user_ensure_with_role(username=username, password=PASSWORD, role=role)
 

@@ -15,10 +15,11 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
 from messaging.api.auth import Principal, authenticate
-from messaging.api.representations import BASE, message_json
+from messaging.api.representations import BASE, message_json, rfc2822
 from messaging.errors import MessagingError
 from messaging.models import Media, Message
 from messaging.selectors import message_get, messages_list
+from messaging.services.media import media_file_response
 from messaging.services.messages import (
     MessageRequest,
     message_cancel,
@@ -192,6 +193,37 @@ def message_media(request: HttpRequest, principal: Principal, sid: str):
             "end": max(len(items) - 1, 0),
         }
     )
+
+
+def _media_of(principal: Principal, sid: str, media_sid: str) -> Media:
+    message = message_get(account=principal.account, sid=sid)
+    media = Media.objects.filter(message=message, sid=media_sid).first()
+    if media is None:
+        raise MessagingError(20404, f"Media {media_sid} of message {sid} was not found.")
+    return media
+
+
+@twilio_endpoint(methods=("GET",))
+def message_media_instance(request: HttpRequest, principal: Principal, sid: str, media_sid: str):
+    media = _media_of(principal, sid, media_sid)
+    base = f"{BASE.format(account=principal.account.sid)}/Messages/{sid}/Media"
+    return JsonResponse(
+        {
+            "sid": media.sid,
+            "account_sid": principal.account.sid,
+            "parent_sid": sid,
+            "content_type": media.content_type or None,
+            "date_created": rfc2822(media.date_created),
+            "uri": f"{base}/{media.sid}.json",
+        }
+    )
+
+
+@twilio_endpoint(methods=("GET",))
+def message_media_content(request: HttpRequest, principal: Principal, sid: str, media_sid: str):
+    """The file itself, as Twilio serves `.../Media/ME...` (with the account's credentials)."""
+    media = _media_of(principal, sid, media_sid)
+    return media_file_response(media)
 
 
 def _message_response(message: Message, principal: Principal, status: int = 200) -> JsonResponse:

@@ -28,6 +28,8 @@ class Candidate:
     sender_id: int
     segments: int
     to_address: str
+    # A keyword's answer (the STOP confirmation) goes out although its recipient is blocked.
+    keyword_reply: bool = False
 
 
 def _postgres() -> bool:
@@ -39,7 +41,16 @@ def _columns() -> dict[str, str]:
     def column(model, name: str) -> str:
         return connection.ops.quote_name(model._meta.get_field(name).column)
 
-    names = ("id", "sender", "num_segments", "to_address", "status", "not_before", "expires_at")
+    names = (
+        "id",
+        "sender",
+        "num_segments",
+        "to_address",
+        "keyword_reply",
+        "status",
+        "not_before",
+        "expires_at",
+    )
     history = ("message", "status", "source", "error_code", "at")
     return {
         "message": connection.ops.quote_name(Message._meta.db_table),
@@ -76,7 +87,7 @@ def ready_candidates(wanted: dict[int, int], *, now: datetime) -> list[Candidate
             for sender_id, limit in chunk:
                 params += [sender_id, stamp, stamp, max(int(limit), 1)]
             rows += _fetch(" UNION ALL ".join([member] * len(chunk)), params)
-    return [Candidate(*row) for row in rows]
+    return [Candidate(*row[:4], keyword_reply=bool(row[4])) for row in rows]
 
 
 def _ready_where() -> str:
@@ -93,9 +104,11 @@ def _ready_lateral_sql() -> str:
     # One plan for any number of senders; a UNION of N members costs N plans (0.2 ms each).
     c = _columns()
     return (
-        f"SELECT m.{c['id']}, m.{c['sender']}, m.{c['num_segments']}, m.{c['to_address']} "
+        f"SELECT m.{c['id']}, m.{c['sender']}, m.{c['num_segments']}, m.{c['to_address']}, "
+        f"m.{c['keyword_reply']} "
         "FROM unnest(%s::bigint[], %s::int[]) AS w(sender_id, n) CROSS JOIN LATERAL ("
-        f"SELECT {c['id']}, {c['sender']}, {c['num_segments']}, {c['to_address']} "
+        f"SELECT {c['id']}, {c['sender']}, {c['num_segments']}, {c['to_address']}, "
+        f"{c['keyword_reply']} "
         f"FROM {c['message']} WHERE {c['sender']} = w.sender_id AND {_ready_where()} "
         f"ORDER BY {c['id']} LIMIT w.n) AS m"
     )
@@ -105,7 +118,8 @@ def _ready_lateral_sql() -> str:
 def _ready_member_sql() -> str:
     c = _columns()
     return (
-        f"SELECT {c['id']}, {c['sender']}, {c['num_segments']}, {c['to_address']} "
+        f"SELECT {c['id']}, {c['sender']}, {c['num_segments']}, {c['to_address']}, "
+        f"{c['keyword_reply']} "
         f"FROM {c['message']} WHERE {c['sender']} = %s AND {_ready_where()} "
         f"ORDER BY {c['id']} LIMIT %s"
     )

@@ -6,7 +6,7 @@ never touches the database.
 
 from collections import defaultdict
 
-from messaging import encoding
+from messaging import encoding, windows
 from messaging.models import Media, Message
 from messaging.providers import OutboundContent
 
@@ -33,4 +33,5 @@ def content_for(message: Message) -> OutboundContent:
         text=text,
         media_urls=tuple(url for url, _ in media if url),
         media_types=tuple(content_type for url, content_type in media if url),
+        tag=(message.tags or {}).get(windows.TAG_KEY, ""),
     )

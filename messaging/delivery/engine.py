@@ -6,7 +6,8 @@ in one batch, the senders it has just leased and the held ones whose planned sen
 running out:
 
 1. one SELECT finds each sender's next ready messages (`claims.ready_candidates`), one query
-   finds the opted-out recipients among them (they fail with 21610 right there);
+   finds the opted-out recipients among them (they fail with 21610 right there, except a
+   keyword's own reply: the STOP confirmation);
 2. each sender's Lua script in Redis reserves their slots (`store.reserve_many`, one round
    trip): GCRA spacing, a message of k segments takes k slots, and no one-second window ever
    holds more than the sender's rate. Pacing is therefore global across every process;
@@ -37,12 +38,13 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from messaging import hooks
+from messaging import hooks, windows
 from messaging.delivery import claims, store
 from messaging.delivery.content import media_attach
 from messaging.delivery.dispatcher import Dispatcher, Outcome, SendWindow
 from messaging.models import Account, Message, MessageStatusChange, MessagingService, Sender
 from messaging.providers import ProviderAdapter, ProviderError, adapter_for
+from messaging.selectors import last_inbound_times
 from messaging.services.callbacks import status_callbacks_enqueue
 from messaging.services.optout import optout_blocked_by_sender
 from messaging.statuses import Status
@@ -249,14 +251,16 @@ class Pump:
         self.stats.plans += len(wanted)
         db_now = timezone.now()
         candidates = claims.ready_candidates(wanted, now=db_now)
+        # A keyword's answer (the STOP confirmation) is the one send a block lets through.
         blocked = optout_blocked_by_sender(
-            (plans[c.sender_id].sender, c.to_address) for c in candidates
+            (plans[c.sender_id].sender, c.to_address) for c in candidates if not c.keyword_reply
         )
         by_sender: dict[int, list[claims.Candidate]] = {sid: [] for sid in wanted}
         opted_out = []
         found = Counter(c.sender_id for c in candidates)
         for candidate in candidates:
-            if (candidate.sender_id, candidate.to_address) in blocked:
+            pair = (candidate.sender_id, candidate.to_address)
+            if pair in blocked and not candidate.keyword_reply:
                 opted_out.append(candidate.id)
             else:
                 by_sender[candidate.sender_id].append(candidate)
@@ -315,8 +319,11 @@ class Pump:
         for message in messages:
             plans[message.sender_id].outstanding += 1
             taken[message.sender_id] += max(message.num_segments, 1)
+        closed = outside_window(messages, now)
+        for message in closed:  # the window closed while it waited: fail, do not send
+            self._record(Outcome(message=message, error=closed[message]))
         self._dispatcher.schedule(
-            (self._local(slots[m.id]), m, plans[m.sender_id]) for m in messages
+            (self._local(slots[m.id]), m, plans[m.sender_id]) for m in messages if m not in closed
         )
         self.stats.planned += len(messages)
         store.depth_add((sid, -segments) for sid, segments in taken.items())
@@ -420,6 +427,28 @@ class Pump:
                     self.stats.retried += 1
                 else:
                     self.stats.failed += 1
+
+
+def outside_window(messages: list[Message], now) -> dict[Message, ProviderError]:
+    """The claimed WhatsApp/Messenger messages whose customer-service window has closed
+    (one query for the batch), each with its 63016 error."""
+    windowed = [m for m in messages if windows.has_window(m.channel)]
+    if not windowed:
+        return {}
+    last: dict = {}
+    for account_id in {m.account_id for m in windowed}:
+        pairs = [(m.to_address, m.sender.address) for m in windowed if m.account_id == account_id]
+        last.update(last_inbound_times(account_id, pairs))
+    closed = {}
+    for message in windowed:
+        seen = last.get((message.to_address, message.sender.address))
+        tag = (message.tags or {}).get(windows.TAG_KEY, "")
+        if not windows.may_send(
+            message.channel, seen, now, template=bool(message.content_sid), tag=tag
+        ):
+            error = windows.outside_window_error(message.channel, seen)
+            closed[message] = ProviderError(error.code, error.message, permanent=True)
+    return closed
 
 
 def _clock_offset_ms() -> float:

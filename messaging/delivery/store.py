@@ -26,17 +26,24 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 
-_local = threading.local()
+_lock = threading.Lock()
+_client: tuple[int, str, redis.Redis] | None = None
 
 
 def client() -> redis.Redis:
-    """A Redis client per process (and thread): a forked Celery child never shares sockets."""
-    pid = os.getpid()
-    cached = getattr(_local, "client", None)
-    if cached is None or cached[0] != pid:
-        cached = (pid, redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10))
-        _local.client = cached
-    return cached[1]
+    """One Redis client per process, shared by its threads (redis-py's pool is thread-safe):
+    under ASGI each request runs in a fresh thread, and a client per thread would open a
+    connection per request. Keyed by pid so a forked Celery child never shares sockets."""
+    global _client
+    pid, url = os.getpid(), settings.REDIS_URL
+    cached = _client
+    if cached is None or cached[0] != pid or cached[1] != url:
+        with _lock:
+            cached = _client
+            if cached is None or cached[0] != pid or cached[1] != url:
+                cached = (pid, url, redis.Redis.from_url(url, socket_timeout=10))
+                _client = cached
+    return cached[2]
 
 
 def key(*parts: object) -> str:

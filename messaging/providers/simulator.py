@@ -11,9 +11,24 @@ import hmac
 import json
 import time
 
+import httpx
+from django.conf import settings
+
 from messaging.delivery import store as delivery_store
 from messaging.providers import register
-from messaging.providers.base import OutboundContent, ProviderAdapter, ProviderError, SendResult
+from messaging.providers.base import (
+    HandshakeAnswer,
+    InboundMedia,
+    InboundMessage,
+    MediaFile,
+    OutboundContent,
+    ProviderAdapter,
+    ProviderError,
+    SendResult,
+    WebhookEvents,
+    WebhookPayloadError,
+    WebhookRequest,
+)
 from messaging.sids import new_sid
 
 SIGNATURE_HEADER = "X-Simulator-Signature"
@@ -165,6 +180,37 @@ class SimulatorAdapter(ProviderAdapter):
             )
         return SendResult(provider_message_id=provider_message_id)
 
+    def verify_request(self, request: WebhookRequest) -> bool:
+        from messaging.services.providers import provider_webhook_secret
+
+        secret = provider_webhook_secret(self.provider)
+        return bool(secret) and verify(secret, request.body, request.headers.get(SIGNATURE_HEADER))
+
+    def parse_webhook(self, request: WebhookRequest) -> WebhookEvents:
+        """The simulator's JSON (`inbound_payload`): one customer message."""
+        try:
+            payload = json.loads(request.body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise WebhookPayloadError(f"The body is not valid JSON: {exc}") from exc
+        if not isinstance(payload, dict):
+            raise WebhookPayloadError("The body must be a JSON object.")
+        message = InboundMessage(
+            provider_message_id=_text(payload, "id", required=True),
+            from_address=_text(payload, "from", required=True),
+            to_address=_text(payload, "to", required=True),
+            body=_text(payload, "body", required=False),
+            media=_media(payload),
+            profile_name=_text(payload, "profile_name", required=False),
+        )
+        return WebhookEvents(messages=(message,))
+
+    def webhook_ack(self, events: WebhookEvents) -> HandshakeAnswer:
+        return HandshakeAnswer(status=200, body="{}", content_type="application/json")
+
+    def fetch_media(self, media: InboundMedia) -> MediaFile:
+        """The simulator's media are plain URLs the customer page gave: fetch them as they are."""
+        return fetch_capped(media.url, max_bytes=settings.INBOUND_MEDIA_MAX_BYTES)
+
     def _maybe_fail_transiently(self, config: dict, to_address: str, idempotency_key: str):
         for rule in config["transient_failures"]:
             if not to_address.endswith(str(rule["suffix"])):
@@ -179,3 +225,55 @@ class SimulatorAdapter(ProviderAdapter):
                     throttled=code == 20429,
                     retry_after=rule.get("retry_after"),
                 )
+
+
+def _text(payload: dict, key: str, *, required: bool) -> str:
+    value = payload.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise WebhookPayloadError(f"The field {key!r} must be a non-empty string.")
+    return value
+
+
+def _media(payload: dict) -> tuple[InboundMedia, ...]:
+    items = payload.get("media") or []
+    if not isinstance(items, list) or not all(
+        isinstance(item, dict) and isinstance(item.get("url"), str) for item in items
+    ):
+        raise WebhookPayloadError("'media' must be a list of {url, content_type}.")
+    return tuple(
+        InboundMedia(url=item["url"], content_type=str(item.get("content_type") or ""))
+        for item in items
+    )
+
+
+def fetch_capped(url: str, *, max_bytes: int, headers: dict | None = None) -> MediaFile:
+    """GET a media URL, refusing more than `max_bytes` (streamed, so a huge file is never
+    held in memory). Network errors and 5xx are transient; other failures permanent."""
+    if not url:
+        raise ProviderError(30008, "The media item has no URL.", permanent=True)
+    try:
+        with httpx.stream(
+            "GET", url, headers=headers, follow_redirects=True, timeout=30.0
+        ) as response:
+            if response.status_code >= 400:
+                raise ProviderError(
+                    30008,
+                    f"Fetching {url} answered HTTP {response.status_code}.",
+                    permanent=response.status_code < 500,
+                )
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ProviderError(
+                        30008,
+                        f"The media at {url} is larger than {max_bytes} bytes.",
+                        permanent=True,
+                    )
+                chunks.append(chunk)
+            content_type = response.headers.get("Content-Type", "")
+    except httpx.HTTPError as exc:
+        raise ProviderError(30008, f"Fetching {url} failed: {exc}", permanent=False) from exc
+    return MediaFile(content=b"".join(chunks), content_type=content_type.split(";")[0].strip())

@@ -14,7 +14,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from messaging import encoding, hooks
+from messaging import encoding, hooks, windows
 from messaging.addresses import Address, AddressError, canonical_address, parse_address
 from messaging.addresses import Channel as AddressChannel
 from messaging.delivery import store as delivery_store
@@ -35,6 +35,7 @@ from messaging.models import (
     SenderKind,
     StickySender,
 )
+from messaging.selectors import last_inbound_times
 from messaging.sender_choice import Candidate, NoSenderError, choose_sender
 from messaging.sender_choice import SenderKind as ChoiceKind
 from messaging.sids import is_sid, new_sid
@@ -66,6 +67,12 @@ class MessageRequest:
     send_at: datetime | None = None
     tags: dict = field(default_factory=dict)
     direction: str = Direction.OUTBOUND_API
+    # Only services/keywords.py sets this: the answer to STOP/START/HELP, which must reach
+    # the customer although STOP has just blocked them. No API parameter maps to it.
+    keyword_reply: bool = False
+    # Messenger's message tag: "HUMAN_AGENT" lets a person answer up to 7 days after the
+    # customer's last message (the desk sets it; REFERENCE.md 5).
+    messenger_tag: str = ""
 
 
 # ---------------------------------------------------------------- validation
@@ -221,7 +228,10 @@ def message_create(*, account: Account, request: MessageRequest, source: str = "
         raise MessagingError(21606, f"{sender.address} cannot send MMS.", "From")
     if sender is None:
         _check_pool_reaches(service, to, needs_mms)
-    _refuse_if_opted_out(to.value, service=service, sender=sender)
+    if not request.keyword_reply:
+        _refuse_if_opted_out(to.value, service=service, sender=sender)
+    if sender is not None:
+        _refuse_outside_window(account, to, sender, request, now)
 
     smart = request.smart_encoded
     if smart is None:
@@ -252,7 +262,8 @@ def message_create(*, account: Account, request: MessageRequest, source: str = "
             send_at=send_at,
             content_sid=request.content_sid or "",
             content_variables=request.content_variables,
-            tags=request.tags or {},
+            tags=_tags(request),
+            keyword_reply=request.keyword_reply,
         )
         message.expires_at = (send_at or now) + timedelta(seconds=message.validity_period)
         message.contact = contact_get_or_create(account=account, address=to)
@@ -279,6 +290,34 @@ def _refuse_if_opted_out(
 
     if optout_is_blocked(address=address, service=service, sender=sender):
         raise MessagingError(21610, f"{address} has opted out of messages from this sender.", "To")
+
+
+def _tags(request: MessageRequest) -> dict:
+    tags = dict(request.tags or {})
+    if request.messenger_tag:
+        tags[windows.TAG_KEY] = request.messenger_tag
+    return tags
+
+
+def _refuse_outside_window(
+    account: Account, to: Address, sender: Sender, request: MessageRequest, now: datetime
+) -> None:
+    """WhatsApp and Messenger only allow free-form messages within the customer-service
+    window; refused at once (63016) rather than accepted and failed later."""
+    if not windows.has_window(to.channel):
+        return
+    last = last_inbound_times(account.id, [(to.value, sender.address)]).get(
+        (to.value, sender.address)
+    )
+    allowed = windows.may_send(
+        to.channel,
+        last,
+        now,
+        template=bool(request.content_sid),
+        tag=request.messenger_tag,
+    )
+    if not allowed:
+        raise windows.outside_window_error(to.channel, last)
 
 
 def _assign_sender(message: Message, sender: Sender, *, rule: str) -> None:

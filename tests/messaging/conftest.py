@@ -75,3 +75,20 @@ def provider(account):
     )
     provider_credentials_set(provider, {"webhook_secret": WEBHOOK_SECRET})
     return provider
+
+
+def open_window(account, customer: str, business: str, *, at=None):
+    """The customer wrote to `business` at `at` (now by default): what an inbound message
+    leaves behind, so WhatsApp and Messenger sends are inside the customer-service window."""
+    from django.utils import timezone
+
+    from messaging.addresses import parse_address
+    from messaging.services.messages import contact_get_or_create, conversation_get_or_open
+
+    contact = contact_get_or_create(account=account, address=parse_address(customer))
+    conversation = conversation_get_or_open(
+        contact=contact, business_address=business, service=None
+    )
+    conversation.last_inbound_at = at or timezone.now()
+    conversation.save(update_fields=["last_inbound_at"])
+    return conversation

@@ -15,6 +15,7 @@ from messaging.errors import MessagingError
 from messaging.models import Message, MessageStatusChange, ProviderAccount, Sender, StatusCallback
 from messaging.providers import simulator
 from messaging.services.messages import MessageRequest, message_create, message_route
+from tests.messaging.conftest import open_window
 from tests.support.delivery import deliver_now
 
 CUSTOMER = "+14155550123"
@@ -127,6 +128,7 @@ def test_a_slow_sender_does_not_hold_up_a_fast_one(world):
     set_rate(world.senders["long_code"], 1)
     for i in range(3):
         send(world, body=f"slow {i}")
+    open_window(world.account, "whatsapp:+14155550123", "whatsapp:+14155550199")
     for i in range(30):
         send(world, from_="whatsapp:+14155550199", to="whatsapp:+14155550123", body=f"fast {i}")
     deliver_now(seconds=5)
@@ -422,6 +424,7 @@ def test_concurrent_pumps_send_each_message_exactly_once(live_world, settings):
         ("+18885550100", CUSTOMER),
         ("whatsapp:+14155550199", "whatsapp:+14155550123"),
     ]
+    open_window(world.account, "whatsapp:+14155550123", "whatsapp:+14155550199")
     messages = [
         send(world, from_=from_, to=to, body=f"m{i}") for i in range(60) for from_, to in targets
     ]

@@ -12,6 +12,7 @@ from messaging.delivery import engine
 from messaging.models import Message, MessageStatusChange, ProviderAccount, Sender
 from messaging.providers import simulator
 from messaging.services.messages import MessageRequest, message_create
+from tests.messaging.conftest import open_window
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +44,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     )
     senders = {"+14155550100": "+14155550123", "whatsapp:+14155550199": "whatsapp:+14155550123"}
     Sender.objects.filter(address__in=senders).update(throughput=25)
+    open_window(world.account, "whatsapp:+14155550123", "whatsapp:+14155550199")
     # The worker first: a solo worker busy pumping would not answer the start-up ping.
     first = start_celery_worker(WORKER_ENV)
     messages = [

@@ -1,0 +1,366 @@
+"""Provider webhooks, the whole path minus HTTP: find the provider, answer a handshake,
+check the signature before anything else, keep the raw request, queue the events.
+
+The request does the least that makes the webhook safe to acknowledge: verify, parse (a
+signed body that makes no sense is answered 400 with the reason and kept, state
+`rejected`), find each message's sender (an unknown one is a 400 naming it), then one
+transaction writes the raw request with its parsed receipts and one `InboundEvent` per
+message. The events' unique (provider, provider message id) drops provider retries right
+there. After commit the Celery task `inbound_pending_process` (one enqueue per burst, not
+per request) turns the events into messages (contact,
+conversation, opt-out keywords, the product's handlers), applies the receipts, and queues
+media downloads and the integrator's webhook. `inbound_sweep` (beat) retries events a lost
+task left pending. A bad signature is answered 403 and only logged.
+"""
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from messaging.delivery import store as delivery_store
+from messaging.errors import MORE_INFO, MessagingError
+from messaging.models import InboundEvent, Message, ProviderAccount, WebhookLog
+from messaging.providers import (
+    InboundMedia,
+    InboundMessage,
+    ProviderError,
+    StatusUpdate,
+    WebhookEvents,
+    WebhookPayloadError,
+    WebhookRequest,
+    adapter_for,
+)
+from messaging.services.dispatch import status_update_apply
+from messaging.services.inbound import (
+    inbound_caches_clear,
+    inbound_message_check,
+    inbound_message_receive,
+)
+
+log = logging.getLogger(__name__)
+
+FORBIDDEN = 20403
+PAYLOAD_INVALID = 20422
+# Headers worth keeping with the raw body (signatures and content type), not cookies.
+KEPT_HEADERS = (
+    "Content-Type",
+    "User-Agent",
+    "X-Twilio-Signature",
+    "X-Hub-Signature-256",
+    "X-Simulator-Signature",
+)
+MAX_LOGGED_BODY = 256 * 1024
+
+
+@dataclass(frozen=True)
+class WebhookAnswer:
+    status: int
+    body: str | dict
+    content_type: str = "application/json"
+    sids: list[str] = field(default_factory=list)  # messages in this request
+    new: int = 0  # of those, stored now (the others were retries)
+
+
+def _error(code: int, message: str, status: int) -> WebhookAnswer:
+    body = {"code": code, "message": message, "more_info": MORE_INFO.format(code=code)}
+    return WebhookAnswer(status=status, body={**body, "status": status})
+
+
+def _log(provider: ProviderAccount, request: WebhookRequest, state: str, **fields) -> WebhookLog:
+    headers = {name: request.headers[name] for name in KEPT_HEADERS if name in request.headers}
+    body = request.body[:MAX_LOGGED_BODY].decode("utf-8", errors="replace")
+    return WebhookLog.objects.create(
+        provider=provider,
+        method=request.method,
+        url=request.url[:1000],
+        headers=headers,
+        body=body,
+        state=state,
+        **fields,
+    )
+
+
+# Webhooks come in bursts for the same few providers: their rows are read once every few
+# seconds per process, not on every request (an edit in the admin shows within that time).
+CACHE_SECONDS = 5.0
+_providers: dict[str, tuple[float, ProviderAccount | None]] = {}
+
+
+def active_provider(provider_sid: str) -> ProviderAccount | None:
+    now = time.monotonic()
+    cached = _providers.get(provider_sid)
+    if cached is None or cached[0] < now:
+        provider = ProviderAccount.objects.filter(sid=provider_sid, active=True).first()
+        cached = (now + CACHE_SECONDS, provider)
+        if len(_providers) > 1000:
+            _providers.clear()
+        if provider is not None:
+            _providers[provider_sid] = cached
+    return cached[1]
+
+
+def webhook_caches_clear() -> None:
+    """Forget cached providers and senders (tests; after bulk changes)."""
+    _providers.clear()
+    inbound_caches_clear()
+
+
+def provider_webhook_handle(
+    *, provider_sid: str, request: WebhookRequest, inline: bool = False
+) -> WebhookAnswer:
+    """Answer one webhook. `inline` processes its events in this call (the simulator's page,
+    whose user waits for the reply to show) instead of in Celery."""
+    provider = active_provider(provider_sid)
+    if provider is None:
+        return _error(20404, f"No active provider account {provider_sid}.", 404)
+    try:
+        adapter = adapter_for(provider)
+    except ProviderError as error:
+        return _error(20404, error.message, 404)
+    if request.method == "GET":
+        answer = adapter.handshake(request)
+        if answer is None:
+            return _error(20004, "This webhook accepts POST only.", 405)
+        return WebhookAnswer(answer.status, answer.body, answer.content_type)
+    if not adapter.verify_request(request):
+        log.warning("webhook for %s: bad or missing signature (%s)", provider.sid, request.url)
+        return _error(FORBIDDEN, "The webhook signature is missing or does not match.", 403)
+    try:
+        events = adapter.parse_webhook(request)
+        usable, errors = _with_senders(provider, events.messages)
+    except WebhookPayloadError as error:
+        _log(provider, request, WebhookLog.State.REJECTED, error=error.reason[:500])
+        return _error(PAYLOAD_INVALID, error.reason, 400)
+    reasons = "; ".join(text for _, text in errors)
+    if errors and not usable and not events.statuses:
+        # Nothing in it could be used: tell the provider why (it is kept in the log).
+        _log(provider, request, WebhookLog.State.REJECTED, error=reasons[:500])
+        code = errors[0][0] if len(errors) == 1 else PAYLOAD_INVALID
+        return _error(code, reasons, 400)
+    entry = _queue(provider, request, events, usable, reasons)
+    if inline:
+        _, new = webhook_process(webhook_id=entry.id)
+        sids = _message_sids(provider, usable)
+    else:
+        sids, new = [], 0
+        if usable or events.statuses:
+            transaction.on_commit(_kick_processing)
+    ack = adapter.webhook_ack(events)
+    return WebhookAnswer(ack.status, ack.body, ack.content_type, sids, new)
+
+
+def _kick_key() -> str:
+    return delivery_store.key("inbound", "kick")
+
+
+def _kick_processing() -> None:
+    """Make sure a task will process what was just committed, with one enqueue for a whole
+    burst instead of one per request: the first request of a burst sets the flag and
+    enqueues; the task clears the flag before it reads, so whatever commits after that sets
+    it again and enqueues the next run."""
+    from messaging import tasks
+
+    if delivery_store.client().set(_kick_key(), "1", nx=True, ex=60):
+        tasks.inbound_pending_process.delay()
+
+
+def _inbound_fields(item: InboundMessage) -> dict:
+    return {
+        "provider_message_id": item.provider_message_id,
+        "from_address": item.from_address,
+        "to_address": item.to_address,
+        "to_ref": item.to_ref,
+        "body": item.body,
+        "media": item.media,
+        "profile_name": item.profile_name,
+        "params": dict(item.extra),
+    }
+
+
+def _with_senders(provider, messages) -> tuple[list[tuple[InboundMessage, int]], list]:
+    """Each message that passes every check, with its sender's id; (code, text) errors for
+    the others (unknown sender, bad address, bad media...)."""
+    usable, errors = [], []
+    for index, item in enumerate(messages):
+        try:
+            sender, *_ = inbound_message_check(provider=provider, **_inbound_fields(item))
+        except MessagingError as error:
+            errors.append((error.code, f"message {index}: {error.message}"))
+            continue
+        usable.append((item, sender.id))
+    return usable, errors
+
+
+def _message_sids(provider, usable) -> list[str]:
+    """The stored messages of these events, the first delivery's for a retry."""
+    ids = [item.provider_message_id for item, _ in usable]
+    by_id = dict(
+        InboundEvent.objects.filter(provider=provider, provider_message_id__in=ids)
+        .exclude(message=None)
+        .values_list("provider_message_id", "message__sid")
+    )
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def _queue(provider, request, events: WebhookEvents, usable, reasons: str) -> WebhookLog:
+    with transaction.atomic():
+        entry = _log(
+            provider,
+            request,
+            WebhookLog.State.ACCEPTED,
+            messages=len(events.messages),
+            statuses=len(events.statuses),
+            receipts=[_jsonable(update) for update in events.statuses],
+            error=reasons[:500],
+            # Nothing for the task to do: no message, no receipt.
+            processed_at=None if usable or events.statuses else timezone.now(),
+        )
+        # A retry's events collide with the first delivery's and are dropped here.
+        InboundEvent.objects.bulk_create(
+            [
+                InboundEvent(
+                    provider=provider,
+                    provider_message_id=item.provider_message_id[:128],
+                    webhook=entry,
+                    payload={**_jsonable(item), "sender_id": sender_id},
+                )
+                for item, sender_id in usable
+            ],
+            ignore_conflicts=True,
+        )
+    return entry
+
+
+# ---------------------------------------------------------------- events ↔ JSON
+
+
+def _jsonable(event) -> dict:
+    def plain(value):
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(asdict(event))
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _status_update(data: dict) -> StatusUpdate:
+    data = {**data, "watermark": _when(data.get("watermark"))}
+    return StatusUpdate(**{**data, "timestamp": _when(data.get("timestamp"))})
+
+
+# ---------------------------------------------------------------- the Celery side
+
+
+def _store_event(event: InboundEvent) -> tuple[Message | None, bool]:
+    payload = event.payload
+    try:
+        message, created = inbound_message_receive(
+            provider=event.provider,
+            provider_message_id=payload["provider_message_id"],
+            from_address=payload["from_address"],
+            to_address=payload.get("to_address", ""),
+            to_ref=payload.get("to_ref", ""),
+            body=payload.get("body", ""),
+            media=[InboundMedia(**item) for item in payload.get("media", [])],
+            profile_name=payload.get("profile_name", ""),
+            params=payload.get("extra") or {},
+        )
+    except MessagingError as error:
+        InboundEvent.objects.filter(id=event.id, state=InboundEvent.State.PENDING).update(
+            state=InboundEvent.State.FAILED, error=f"{error.code}: {error.message}"[:255]
+        )
+        log.warning("inbound event %s failed: %s %s", event.id, error.code, error.message)
+        return None, False
+    InboundEvent.objects.filter(id=event.id).update(
+        state=InboundEvent.State.STORED, message=message, error=""
+    )
+    return message, created
+
+
+def inbound_events_process(events) -> tuple[list[str], int]:
+    """Turn pending events into messages; returns the messages' sids and how many are new."""
+    sids, new = [], 0
+    for event in events:
+        message, created = _store_event(event)
+        if message is not None:
+            sids.append(message.sid)
+            new += created
+    return sids, new
+
+
+def webhook_process(*, webhook_id: int) -> tuple[list[str], int]:
+    """The slow half of one webhook: its messages and receipts. Idempotent."""
+    entry = WebhookLog.objects.select_related("provider").filter(id=webhook_id).first()
+    if entry is None or entry.provider is None:
+        return [], 0
+    pending = InboundEvent.objects.select_related("provider").filter(
+        webhook_id=webhook_id, state=InboundEvent.State.PENDING
+    )
+    sids, new = inbound_events_process(pending.order_by("id"))
+    if entry.processed_at is None:
+        for data in entry.receipts:
+            status_update_apply(provider_id=entry.provider_id, update=_status_update(data))
+    WebhookLog.objects.filter(id=webhook_id).update(
+        processed_at=timezone.now(), new_messages=F("new_messages") + new
+    )
+    return sids, new
+
+
+def inbound_pending_process(*, batch: int = 200) -> int:
+    """Process every pending event and unprocessed receipt, oldest first, until none is
+    left (the task behind `_kick_processing`). Returns how many new messages were stored."""
+    delivery_store.client().delete(_kick_key())
+    total = 0
+    while True:
+        events = list(
+            InboundEvent.objects.select_related("provider")
+            .filter(state=InboundEvent.State.PENDING)
+            .order_by("id")[:batch]
+        )
+        webhook_ids = list(
+            WebhookLog.objects.filter(state=WebhookLog.State.ACCEPTED, processed_at__isnull=True)
+            .order_by("id")
+            .values_list("id", flat=True)[:batch]
+        )
+        if not events and not webhook_ids:
+            return total
+        total += inbound_events_process(events)[1]
+        for webhook_id in webhook_ids:
+            webhook_process(webhook_id=webhook_id)
+
+
+def inbound_sweep(*, older_than_seconds: float = 30.0, limit: int = 500) -> int:
+    """Events still pending after a while (a task lost with its worker): process them now,
+    and receipts of webhooks never processed."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stale = InboundEvent.objects.select_related("provider").filter(
+        state=InboundEvent.State.PENDING, received_at__lte=cutoff
+    )
+    _, new = inbound_events_process(list(stale.order_by("id")[:limit]))
+    unprocessed = WebhookLog.objects.filter(
+        state=WebhookLog.State.ACCEPTED, processed_at__isnull=True, received_at__lte=cutoff
+    ).values_list("id", flat=True)[:limit]
+    for webhook_id in unprocessed:
+        webhook_process(webhook_id=webhook_id)
+    return new
+
+
+def webhook_log_purge(*, now=None) -> int:
+    """Drop raw requests older than WEBHOOK_LOG_RETENTION_DAYS (the messages stay)."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_LOG_RETENTION_DAYS)
+    deleted, _ = WebhookLog.objects.filter(received_at__lt=cutoff).delete()
+    return deleted
