@@ -110,3 +110,17 @@ def inbound_sweep() -> int:
     from messaging.services import webhooks
 
     return webhooks.inbound_sweep()
+
+
+MEDIA_CHECK_BACKOFF = (5, 30, 120)  # seconds before attempts 2..4 of an unreachable URL
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=len(MEDIA_CHECK_BACKOFF))
+def outbound_media_check(self, message_id: int) -> None:
+    """Fetch and check a held message's media; release it to the engine or fail it."""
+    from messaging.services import outbound_media
+
+    final = self.request.retries >= len(MEDIA_CHECK_BACKOFF)
+    outcome = outbound_media.outbound_media_check(message_id=message_id, final_attempt=final)
+    if outcome == "retry":
+        raise self.retry(countdown=MEDIA_CHECK_BACKOFF[self.request.retries])

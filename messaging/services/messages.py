@@ -38,6 +38,7 @@ from messaging.models import (
 from messaging.selectors import last_inbound_times
 from messaging.sender_choice import Candidate, NoSenderError, choose_sender
 from messaging.sender_choice import SenderKind as ChoiceKind
+from messaging.services import outbound_media
 from messaging.sids import is_sid, new_sid
 from messaging.statuses import TRANSITIONS, UNDISPATCHED, Status
 from messaging.validators import refuse_nul, validate_webhook_url
@@ -276,10 +277,15 @@ def message_create(*, account: Account, request: MessageRequest, source: str = "
                     "of queued segments; try again later or use a messaging service.",
                     "From",
                 )
+        if request.media_urls:
+            # Held until its media are fetched and checked (services/outbound_media.py).
+            message.not_before = outbound_media.hold_until(now)
         message.save()
         Media.objects.bulk_create(Media(message=message, url=url) for url in request.media_urls)
         MessageStatusChange.objects.create(message=message, status=status, source=source)
         _dispatch_on_commit(message)
+        if request.media_urls:
+            transaction.on_commit(lambda: _check_media_later(message.id))
     return message
 
 
@@ -333,6 +339,12 @@ def _assign_sender(message: Message, sender: Sender, *, rule: str) -> None:
         message.conversation = conversation_get_or_open(
             contact=message.contact, business_address=sender.address, service=message.service
         )
+
+
+def _check_media_later(message_id: int) -> None:
+    from messaging import tasks
+
+    tasks.outbound_media_check.delay(message_id)
 
 
 def _dispatch_on_commit(message: Message) -> None:
