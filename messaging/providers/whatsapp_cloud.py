@@ -488,6 +488,10 @@ def _sent_id(answer: dict) -> str:
 
 def _whatsapp_address(digits) -> str:
     digits = re.sub(r"\D", "", str(digits or ""))
+    # WhatsApp still gives Mexican mobiles the "1" Mexico dropped in 2019 (521 55...); the
+    # number plan (and phonenumbers) knows them as 52 55..., which is also what we store.
+    if len(digits) == 13 and digits.startswith("521"):
+        digits = "52" + digits[3:]
     return f"whatsapp:+{digits}" if digits else ""
 
 
