@@ -46,7 +46,6 @@ import httpx
 from messaging.providers import meta, register
 from messaging.providers.base import (
     MAYBE_DELIVERED,
-    HandshakeAnswer,
     InboundMedia,
     InboundMessage,
     MediaFile,
@@ -335,7 +334,7 @@ def partial_failure(error: ProviderError, sent: int, total: int) -> ProviderErro
 
 
 @register("messenger")
-class MessengerAdapter(ProviderAdapter):
+class MessengerAdapter(meta.MetaWebhooks, ProviderAdapter):
     idempotent = False
 
     def send(self, message, *, content: OutboundContent, idempotency_key: str) -> SendResult:
@@ -367,12 +366,6 @@ class MessengerAdapter(ProviderAdapter):
         return SendResult(provider_message_id=message_id)
 
     # -- webhooks
-
-    def handshake(self, request: WebhookRequest) -> HandshakeAnswer | None:
-        return meta.subscription_handshake(self.provider, request)
-
-    def verify_request(self, request: WebhookRequest) -> bool:
-        return meta.signature_valid(self.provider, request)
 
     def parse_webhook(self, request: WebhookRequest) -> WebhookEvents:
         return parse_events(request.body)

@@ -61,3 +61,15 @@ def subscription_handshake(provider, request: WebhookRequest) -> HandshakeAnswer
     if mode == "subscribe" and expected and hmac.compare_digest(token, expected) and challenge:
         return HandshakeAnswer(status=200, body=challenge)
     return HandshakeAnswer(status=403, body="verification failed")
+
+
+class MetaWebhooks:
+    """The handshake and signature check of any Meta webhook, for the adapters' classes."""
+
+    provider = None  # set by ProviderAdapter.__init__
+
+    def handshake(self, request: WebhookRequest) -> HandshakeAnswer | None:
+        return subscription_handshake(self.provider, request)
+
+    def verify_request(self, request: WebhookRequest) -> bool:
+        return signature_valid(self.provider, request)

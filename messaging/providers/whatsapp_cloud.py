@@ -49,7 +49,6 @@ import httpx
 from messaging.providers import meta, register
 from messaging.providers.base import (
     MAYBE_DELIVERED,
-    HandshakeAnswer,
     InboundMedia,
     InboundMessage,
     ListPicker,
@@ -755,7 +754,7 @@ def parse_events(body: bytes) -> WebhookEvents:
 
 
 @register("whatsapp_cloud")
-class WhatsAppCloudAdapter(ProviderAdapter):
+class WhatsAppCloudAdapter(meta.MetaWebhooks, ProviderAdapter):
     # The Cloud API has no idempotency key: an unfinished send is failed, never repeated.
     idempotent = False
 
@@ -781,12 +780,6 @@ class WhatsAppCloudAdapter(ProviderAdapter):
                 raise _partial_send(exc, number, len(payloads), first_id) from exc
             first_id = first_id or sent_id
         return SendResult(provider_message_id=first_id)
-
-    def handshake(self, request: WebhookRequest) -> HandshakeAnswer | None:
-        return meta.subscription_handshake(self.provider, request)
-
-    def verify_request(self, request: WebhookRequest) -> bool:
-        return meta.signature_valid(self.provider, request)
 
     def parse_webhook(self, request: WebhookRequest) -> WebhookEvents:
         return parse_events(request.body)
