@@ -72,15 +72,21 @@ def _error(code: int, message: str, status: int) -> WebhookAnswer:
     return WebhookAnswer(status=status, body={**body, "status": status})
 
 
+def _kept_headers(request: WebhookRequest) -> dict[str, str]:
+    return {name: request.headers[name] for name in KEPT_HEADERS if name in request.headers}
+
+
+def _logged_body(request: WebhookRequest) -> str:
+    return request.body[:MAX_LOGGED_BODY].decode("utf-8", errors="replace")
+
+
 def _log(provider: ProviderAccount, request: WebhookRequest, state: str, **fields) -> WebhookLog:
-    headers = {name: request.headers[name] for name in KEPT_HEADERS if name in request.headers}
-    body = request.body[:MAX_LOGGED_BODY].decode("utf-8", errors="replace")
     return WebhookLog.objects.create(
         provider=provider,
         method=request.method,
         url=request.url[:1000],
-        headers=headers,
-        body=body,
+        headers=_kept_headers(request),
+        body=_logged_body(request),
         state=state,
         **fields,
     )
@@ -143,9 +149,9 @@ def provider_webhook_handle(
         _log(provider, request, WebhookLog.State.REJECTED, error=reasons[:500])
         code = errors[0][0] if len(errors) == 1 else PAYLOAD_INVALID
         return _error(code, reasons, 400)
-    entry = _queue(provider, request, events, usable, reasons)
+    webhook_id = _queue(provider, request, events, usable, reasons)
     if inline:
-        _, new = webhook_process(webhook_id=entry.id)
+        _, new = webhook_process(webhook_id=webhook_id)
         sids = _message_sids(provider, usable)
     else:
         sids, new = [], 0
@@ -208,33 +214,44 @@ def _message_sids(provider, usable) -> list[str]:
     return [by_id[i] for i in ids if i in by_id]
 
 
-def _queue(provider, request, events: WebhookEvents, usable, reasons: str) -> WebhookLog:
+def _queue(provider, request, events: WebhookEvents, usable, reasons: str) -> int:
+    """Write the raw request and its events; returns the WebhookLog id. A retry's events
+    collide with the first delivery's unique (provider, provider message id): dropped."""
+    log_fields = {
+        "provider_id": provider.id,
+        "method": request.method,
+        "url": request.url[:1000],
+        "headers": _kept_headers(request),
+        "body": _logged_body(request),
+        "state": WebhookLog.State.ACCEPTED,
+        "error": reasons[:500],
+        "messages": len(events.messages),
+        "new_messages": 0,
+        "statuses": len(events.statuses),
+        "receipts": [_jsonable(update) for update in events.statuses],
+        "received_at": timezone.now(),
+        # Nothing for the task to do: no message, no receipt.
+        "processed_at": None if usable or events.statuses else timezone.now(),
+    }
+    rows = [
+        (item.provider_message_id[:128], {**_jsonable(item), "sender_id": sender_id})
+        for item, sender_id in usable
+    ]
     with transaction.atomic():
-        entry = _log(
-            provider,
-            request,
-            WebhookLog.State.ACCEPTED,
-            messages=len(events.messages),
-            statuses=len(events.statuses),
-            receipts=[_jsonable(update) for update in events.statuses],
-            error=reasons[:500],
-            # Nothing for the task to do: no message, no receipt.
-            processed_at=None if usable or events.statuses else timezone.now(),
-        )
-        # A retry's events collide with the first delivery's and are dropped here.
+        entry = WebhookLog.objects.create(**log_fields)
         InboundEvent.objects.bulk_create(
             [
                 InboundEvent(
-                    provider=provider,
-                    provider_message_id=item.provider_message_id[:128],
+                    provider_id=provider.id,
+                    provider_message_id=pmid,
                     webhook=entry,
-                    payload={**_jsonable(item), "sender_id": sender_id},
+                    payload=payload,
                 )
-                for item, sender_id in usable
+                for pmid, payload in rows
             ],
             ignore_conflicts=True,
         )
-    return entry
+    return entry.id
 
 
 # ---------------------------------------------------------------- events ↔ JSON
@@ -299,6 +316,10 @@ def inbound_events_process(events) -> tuple[list[str], int]:
         if message is not None:
             sids.append(message.sid)
             new += created
+        if created and event.webhook_id:
+            WebhookLog.objects.filter(id=event.webhook_id).update(
+                new_messages=F("new_messages") + 1
+            )
     return sids, new
 
 
@@ -314,9 +335,7 @@ def webhook_process(*, webhook_id: int) -> tuple[list[str], int]:
     if entry.processed_at is None:
         for data in entry.receipts:
             status_update_apply(provider_id=entry.provider_id, update=_status_update(data))
-    WebhookLog.objects.filter(id=webhook_id).update(
-        processed_at=timezone.now(), new_messages=F("new_messages") + new
-    )
+    WebhookLog.objects.filter(id=webhook_id).update(processed_at=timezone.now())
     return sids, new
 
 

@@ -13,7 +13,15 @@ from django.test import Client
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
-from messaging.models import Direction, Media, Message, MessagingService, Sender, WebhookLog
+from messaging.models import (
+    Direction,
+    InboundEvent,
+    Media,
+    Message,
+    MessagingService,
+    Sender,
+    WebhookLog,
+)
 from messaging.providers import StatusUpdate
 from messaging.providers.simulator import SIGNATURE_HEADER, signature
 from messaging.services import forwarding, media, webhooks
@@ -169,7 +177,7 @@ def test_concurrent_retries_store_one_message(provider, sender):
 
     def hit():
         barrier.wait()
-        answers.append(signed(Client(), provider, body).status_code)
+        answers.append(signed(Client(), provider, body, process=False).status_code)
         connection.close()
 
     threads = [threading.Thread(target=hit) for _ in range(8)]
@@ -178,6 +186,8 @@ def test_concurrent_retries_store_one_message(provider, sender):
     for thread in threads:
         thread.join()
     assert answers == [200] * 8
+    assert InboundEvent.objects.filter(provider_message_id="SS-RACE").count() == 1
+    webhooks.inbound_pending_process()
     assert Message.objects.filter(provider_message_id="SS-RACE").count() == 1
     assert sum(WebhookLog.objects.values_list("new_messages", flat=True)) == 1
 
