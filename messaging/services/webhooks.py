@@ -15,6 +15,7 @@ task left pending. A bad signature is answered 403 and only logged.
 
 import logging
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -230,8 +231,8 @@ def _queue(provider, request, events: WebhookEvents, usable, reasons: str) -> in
         "statuses": len(events.statuses),
         "receipts": [_jsonable(update) for update in events.statuses],
         "received_at": timezone.now(),
-        # Nothing for the task to do: no message, no receipt.
-        "processed_at": None if usable or events.statuses else timezone.now(),
+        # `processed_at` is about receipts (events have their own state): none, done.
+        "processed_at": None if events.statuses else timezone.now(),
     }
     rows = [
         (item.provider_message_id[:128], {**_jsonable(item), "sender_id": sender_id})
@@ -309,17 +310,29 @@ def _store_event(event: InboundEvent) -> tuple[Message | None, bool]:
 
 
 def inbound_events_process(events) -> tuple[list[str], int]:
-    """Turn pending events into messages; returns the messages' sids and how many are new."""
+    """Turn pending events into messages, in order, in one transaction (one commit for the
+    batch; each event in its own savepoint, so one that fails takes nothing else with it).
+    Returns the messages' sids and how many are new."""
     sids, new = [], 0
-    for event in events:
-        message, created = _store_event(event)
-        if message is not None:
-            sids.append(message.sid)
-            new += created
-        if created and event.webhook_id:
-            WebhookLog.objects.filter(id=event.webhook_id).update(
-                new_messages=F("new_messages") + 1
-            )
+    stored_per_webhook: Counter[int] = Counter()
+    with transaction.atomic():
+        for event in events:
+            try:
+                with transaction.atomic():
+                    message, created = _store_event(event)
+            except Exception as exc:  # a bug or a bad row must not block the queue behind it
+                log.exception("inbound event %s could not be stored", event.id)
+                InboundEvent.objects.filter(id=event.id).update(
+                    state=InboundEvent.State.FAILED, error=f"{type(exc).__name__}: {exc}"[:255]
+                )
+                continue
+            if message is not None:
+                sids.append(message.sid)
+                new += created
+            if created and event.webhook_id:
+                stored_per_webhook[event.webhook_id] += 1
+        for webhook_id, count in stored_per_webhook.items():
+            WebhookLog.objects.filter(id=webhook_id).update(new_messages=F("new_messages") + count)
     return sids, new
 
 

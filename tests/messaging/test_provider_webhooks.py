@@ -467,3 +467,15 @@ def test_a_watermark_marks_every_earlier_message_to_that_customer(account, provi
     assert statuses[first.id] == "read"
     assert statuses[second.id] == "sent"  # sent after the watermark
     assert statuses[other.id] == "sent"  # another customer
+
+
+def test_an_event_that_cannot_be_stored_fails_alone_and_the_next_one_goes_on(provider, sender):
+    signed(Client(), provider, body_of(id="SS-BAD"), process=False)
+    signed(Client(), provider, body_of(id="SS-GOOD"), process=False)
+    bad = InboundEvent.objects.get(provider_message_id="SS-BAD")
+    InboundEvent.objects.filter(id=bad.id).update(payload={"broken": True})  # no fields at all
+    assert webhooks.inbound_pending_process() == 1
+    states = dict(InboundEvent.objects.values_list("provider_message_id", "state"))
+    assert states == {"SS-BAD": "failed", "SS-GOOD": "stored"}
+    assert "KeyError" in InboundEvent.objects.get(id=bad.id).error
+    assert list(Message.objects.values_list("provider_message_id", flat=True)) == ["SS-GOOD"]
