@@ -479,3 +479,13 @@ def test_an_event_that_cannot_be_stored_fails_alone_and_the_next_one_goes_on(pro
     assert states == {"SS-BAD": "failed", "SS-GOOD": "stored"}
     assert "KeyError" in InboundEvent.objects.get(id=bad.id).error
     assert list(Message.objects.values_list("provider_message_id", flat=True)) == ["SS-GOOD"]
+
+
+def test_a_stop_still_reaches_the_app_marked_with_opt_out_type(provider, sender, service, fake):
+    service.inbound_request_url = f"{fake.url}/sms"
+    service.save()
+    fake.route("POST", "/sms", twiml("<Response/>"))
+    message = forward(provider, body=" stop ")
+    assert message.opt_out_type == "STOP"
+    (request,) = fake.received
+    assert (request.form["OptOutType"], request.form["Body"]) == ("STOP", " stop ")
