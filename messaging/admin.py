@@ -22,6 +22,8 @@ from messaging.models import (
     Account,
     ApiKey,
     Contact,
+    ContentTemplate,
+    ContentTemplateTranslation,
     Conversation,
     InboundEvent,
     KeywordConfig,
@@ -33,12 +35,16 @@ from messaging.models import (
     MessagingService,
     OptOut,
     ProviderAccount,
+    ProviderKind,
     Sender,
     StatusCallback,
+    TemplateStatus,
     WebhookLog,
 )
+from messaging.providers import ProviderError
 from messaging.selectors import delivery_queue_depths, with_queue_figures
 from messaging.services import accounts as account_services
+from messaging.services import content_templates as template_services
 from messaging.services import keywords as keyword_services
 from messaging.services import optout as optout_services
 
@@ -138,6 +144,11 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     form = ProviderAccountForm
     list_display = ("name", "kind", "sid", "has_credentials", "active")
     list_filter = ("kind", "active")
+    actions = ("sync_whatsapp_templates",)
+
+    @admin.action(description=_("Sync the WhatsApp templates"))
+    def sync_whatsapp_templates(self, request, queryset):
+        templates_sync_report(request, queryset.filter(kind=ProviderKind.WHATSAPP_CLOUD))
 
     @admin.display(boolean=True, description=_("credentials stored"))
     def has_credentials(self, obj):
@@ -737,3 +748,194 @@ class KeywordConfigAdmin(admin.ModelAdmin):
             )
             % count,
         )
+
+
+# ---------------------------------------------------------------- content templates
+
+
+def templates_sync_report(request, providers) -> None:
+    """Sync each WhatsApp provider's templates and say what happened."""
+    providers = list(providers)
+    if not providers:
+        messages.warning(request, _("None of these is a WhatsApp Cloud API provider account."))
+    for provider in providers:
+        try:
+            result = template_services.templates_sync(provider)
+        except ProviderError as exc:
+            messages.error(
+                request,
+                _("%(provider)s: WhatsApp could not be asked: %(error)s")
+                % {"provider": provider, "error": exc.message},
+            )
+            continue
+        messages.success(
+            request,
+            _("%(provider)s: %(created)d new and %(updated)d updated translations.")
+            % {"provider": provider, "created": result.created, "updated": result.updated},
+        )
+        for skipped in result.skipped:
+            messages.warning(request, _("Skipped %(what)s") % {"what": skipped})
+
+
+# Fields whose change means Meta has to review the translation again.
+TRANSLATION_CONTENT = frozenset(
+    {"language", "header_type", "header_text", "header_media_url", "body", "footer", "buttons"}
+)
+
+
+TRANSLATION_WIDGETS = {
+    "language": forms.TextInput(attrs={"size": 8, "placeholder": "es_MX"}),
+    "header_text": forms.TextInput(attrs={"class": "vTextField"}),
+    "body": forms.Textarea(attrs={"rows": 6, "class": "vLargeTextField"}),
+    "footer": forms.TextInput(attrs={"class": "vTextField"}),
+    "buttons": forms.Textarea(attrs={"rows": 4, "class": "vLargeTextField"}),
+    "samples": forms.Textarea(attrs={"rows": 2, "class": "vLargeTextField"}),
+}
+
+
+class TranslationInline(admin.StackedInline):
+    """One block per language; the change page's script draws a WhatsApp preview beside each
+    (static/js/template_preview.js)."""
+
+    model = ContentTemplateTranslation
+    formfield_overrides = URL_FIELDS
+    extra = 0
+    fieldsets = (
+        (None, {"fields": (("language", "status"), "rejection_reason", "provider_template_id")}),
+        (
+            _("Content"),
+            {
+                "fields": (
+                    "header_type",
+                    "header_text",
+                    "header_media_url",
+                    "body",
+                    "footer",
+                    "buttons",
+                    "samples",
+                )
+            },
+        ),
+    )
+
+    def get_formset(self, request, obj=None, **kwargs):
+        kwargs.setdefault("widgets", TRANSLATION_WIDGETS)
+        return super().get_formset(request, obj, **kwargs)
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return 1 if obj is None else 0  # a new template starts with its first translation
+
+    def get_readonly_fields(self, request, obj=None):
+        # A synced template's statuses are Meta's; a template of ours is approved by hand.
+        if obj is not None and obj.provider_id:
+            return ("status", "rejection_reason", "provider_template_id")
+        return ("rejection_reason", "provider_template_id")
+
+
+@admin.register(ContentTemplate)
+class ContentTemplateAdmin(admin.ModelAdmin):
+    list_display = ("friendly_name", "name", "sid", "category", "provider", "languages")
+    list_filter = ("category", "provider", "translations__status")
+    list_select_related = ("provider",)
+    search_fields = ("friendly_name", "name", "sid")
+    readonly_fields = ("sid", "date_created", "date_updated")
+    fields = (
+        "account",
+        "friendly_name",
+        "name",
+        "category",
+        "provider",
+        "default_language",
+        "sid",
+        "date_updated",
+    )
+    inlines = (TranslationInline,)
+    actions = ("submit_for_approval", "sync_with_whatsapp")
+    change_form_template = "admin/messaging/contenttemplate/change_form.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("translations")
+
+    def get_fields(self, request, obj=None):
+        # A new template has no sid yet: the one a blank form would show is not the one saved.
+        if obj is None:
+            return [f for f in self.fields if f not in ("sid", "date_updated")]
+        return self.fields
+
+    @admin.display(description=_("translations"))
+    def languages(self, obj):
+        """`en_US (Approved), es_MX (Pending review)`."""
+        items = [f"{t.language} ({t.get_status_display()})" for t in obj.translations.all()]
+        return ", ".join(items) or "—"
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "preview_i18n": preview_strings()}
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is ContentTemplateTranslation and form.instance.provider_id:
+            edited = [
+                f.instance
+                for f in formset.forms
+                if f.instance.pk
+                and TRANSLATION_CONTENT & set(f.changed_data)
+                and not f.cleaned_data.get("DELETE")
+            ]
+            for translation in edited:
+                translation.status = TemplateStatus.DRAFT
+            if edited:
+                messages.info(
+                    request,
+                    _("Edited translations need Meta's review again: submit %(languages)s.")
+                    % {"languages": ", ".join(t.language for t in edited)},
+                )
+        super().save_formset(request, form, formset, change)
+
+    @admin.action(description=_("Submit for WhatsApp approval"))
+    def submit_for_approval(self, request, queryset):
+        wanted = (TemplateStatus.DRAFT, TemplateStatus.REJECTED)
+        translations = ContentTemplateTranslation.objects.filter(
+            template__in=queryset, status__in=wanted
+        ).select_related("template__provider")
+        if not translations:
+            messages.warning(request, _("No translation is waiting to be submitted."))
+        for translation in translations:
+            try:
+                template_services.translation_submit(translation)
+            except template_services.TemplateSubmitError as exc:
+                messages.error(request, str(exc))
+            except ProviderError as exc:
+                messages.error(
+                    request,
+                    _("WhatsApp refused %(translation)s: %(error)s")
+                    % {"translation": translation, "error": exc.message},
+                )
+            else:
+                messages.success(
+                    request,
+                    _("%(translation)s submitted: %(status)s.")
+                    % {"translation": translation, "status": translation.get_status_display()},
+                )
+
+    @admin.action(description=_("Sync with WhatsApp"))
+    def sync_with_whatsapp(self, request, queryset):
+        ids = queryset.exclude(provider=None).values_list("provider_id", flat=True)
+        templates_sync_report(request, ProviderAccount.objects.filter(id__in=ids))
+
+
+def preview_strings() -> dict[str, str]:
+    """The preview script's words, in the admin's language."""
+    return {
+        "title": gettext("WhatsApp preview"),
+        "empty": gettext("Type a body to see the message."),
+        "characters": gettext("characters"),
+        "header": gettext("Header"),
+        "body": gettext("Body"),
+        "footer": gettext("Footer"),
+        "badButtons": gettext("The buttons are not valid JSON yet."),
+        "badSamples": gettext("The sample values are not valid JSON yet."),
+        "noSample": gettext("No sample for %s: it shows as a placeholder."),
+        "image": gettext("Image"),
+        "video": gettext("Video"),
+        "document": gettext("Document"),
+    }

@@ -441,6 +441,8 @@ class Message(models.Model):
     send_at = models.DateTimeField(null=True, blank=True, db_index=True)
     content_sid = models.CharField(max_length=34, blank=True)
     content_variables = models.JSONField(null=True, blank=True)
+    # The template translation chosen when the message was created (e.g. es_MX).
+    content_language = models.CharField(max_length=15, blank=True)
     sender_rule = models.CharField(
         max_length=24, blank=True, help_text=_("Which sender-choice rule picked From.")
     )
@@ -884,3 +886,185 @@ class InboundEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_message_id} ({self.state})"
+
+
+class TemplateCategory(models.TextChoices):
+    """Meta's template categories (REFERENCE.md 4); Meta prices and reviews them apart."""
+
+    MARKETING = "MARKETING", _("Marketing")
+    UTILITY = "UTILITY", _("Utility")
+    AUTHENTICATION = "AUTHENTICATION", _("Authentication")
+
+
+class TemplateStatus(models.TextChoices):
+    """Meta's review status of one translation, plus ours for one never submitted."""
+
+    DRAFT = "DRAFT", _("Not submitted")
+    PENDING = "PENDING", _("Pending review")
+    APPROVED = "APPROVED", _("Approved")
+    REJECTED = "REJECTED", _("Rejected")
+    PAUSED = "PAUSED", _("Paused")
+    DISABLED = "DISABLED", _("Disabled")
+
+
+class TemplateHeader(models.TextChoices):
+    NONE = "none", _("No header")
+    TEXT = "text", _("Text")
+    IMAGE = "image", _("Image")
+    VIDEO = "video", _("Video")
+    DOCUMENT = "document", _("Document")
+
+
+class ContentTemplate(models.Model):
+    """A content template (`HX...`, Twilio's ContentSid): a WhatsApp message template with
+    one translation per language. Sent with ContentSid + ContentVariables; the rendered text
+    also serves SMS and Messenger. Rules and rendering: content_templates.py."""
+
+    sid = models.CharField(max_length=34, unique=True, default=sid_default("HX"), editable=False)
+    account = models.ForeignKey(
+        Account,
+        verbose_name=_("account"),
+        on_delete=models.CASCADE,
+        related_name="content_templates",
+    )
+    friendly_name = models.CharField(_("friendly name"), max_length=64)
+    name = models.CharField(
+        _("WhatsApp name"),
+        max_length=512,
+        help_text=_("Lower-case letters, digits and underscores, as Meta requires."),
+    )
+    category = models.CharField(
+        _("category"),
+        max_length=16,
+        choices=TemplateCategory.choices,
+        default=TemplateCategory.UTILITY,
+    )
+    provider = models.ForeignKey(
+        ProviderAccount,
+        verbose_name=_("WhatsApp provider account"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="content_templates",
+        limit_choices_to={"kind": ProviderKind.WHATSAPP_CLOUD},
+        help_text=_(
+            "The WhatsApp Cloud API account it is submitted to and synced with. Empty: a "
+            "template of ours only (SMS, Messenger, the simulator)."
+        ),
+    )
+    default_language = models.CharField(
+        _("default language"),
+        max_length=15,
+        default="en_US",
+        help_text=_("Used when the message asks for no language and the contact has none."),
+    )
+    date_created = models.DateTimeField(_("created"), auto_now_add=True)
+    date_updated = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("content template")
+        verbose_name_plural = _("content templates")
+        ordering = ["friendly_name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="contenttemplate_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.friendly_name} ({self.name})"
+
+    def clean(self) -> None:
+        from messaging import content_templates
+
+        self.default_language = content_templates.language_normalize(self.default_language)
+        errors = {}
+        if content_templates.name_problems(self.name):
+            errors["name"] = content_templates.name_problems(self.name)
+        if content_templates.language_problems(self.default_language):
+            errors["default_language"] = content_templates.language_problems(self.default_language)
+        if self.provider_id and self.account_id and self.provider.account_id != self.account_id:
+            errors["provider"] = [_("This provider account belongs to another account.")]
+        if errors:
+            raise ValidationError(errors)
+
+
+class ContentTemplateTranslation(models.Model):
+    """One language of a template: header, body, footer, buttons and Meta's review of it."""
+
+    template = models.ForeignKey(
+        ContentTemplate,
+        verbose_name=_("content template"),
+        on_delete=models.CASCADE,
+        related_name="translations",
+    )
+    language = models.CharField(
+        _("language"), max_length=15, help_text=_("Meta's code: en, en_US, es_MX, pt_BR…")
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=TemplateStatus.choices, default=TemplateStatus.DRAFT
+    )
+    rejection_reason = models.CharField(_("rejection reason"), max_length=500, blank=True)
+    provider_template_id = models.CharField(
+        _("provider's template id"), max_length=64, blank=True, editable=False
+    )
+    header_type = models.CharField(
+        _("header"), max_length=10, choices=TemplateHeader.choices, default=TemplateHeader.NONE
+    )
+    header_text = models.CharField(
+        _("header text"), max_length=255, blank=True, help_text=_("At most 60 characters.")
+    )
+    header_media_url = models.URLField(_("header media URL"), max_length=2000, blank=True)
+    body = models.TextField(
+        _("body"),
+        blank=True,  # required, said by clean() in the words of the template rules
+        help_text=_(
+            "Up to 1,024 characters. Placeholders {{1}}, {{2}}… or named ones like "
+            "{{first_name}}; not at the very start or end."
+        ),
+    )
+    footer = models.CharField(
+        _("footer"), max_length=255, blank=True, help_text=_("At most 60 characters.")
+    )
+    buttons = models.JSONField(
+        _("buttons"),
+        default=list,
+        blank=True,
+        help_text=_(
+            'A JSON list: {"type": "QUICK_REPLY", "text": "Yes"} or {"type": "URL", "text": '
+            '"Track", "url": "https://example.com/t/{{1}}"}.'
+        ),
+    )
+    samples = models.JSONField(
+        _("sample values"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            'A value for each placeholder, e.g. {"1": "Ana"}: shown in the preview and sent '
+            "to Meta as examples for its review."
+        ),
+    )
+    date_updated = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("translation")
+        verbose_name_plural = _("translations")
+        ordering = ["language", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "language"], name="contenttemplate_unique_language"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template.name} [{self.language}]" if self.template_id else self.language
+
+    def clean(self) -> None:
+        from messaging import content_templates
+
+        self.language = content_templates.language_normalize(self.language)
+        if isinstance(self.samples, dict):
+            # A sample outlives its placeholder when the text changes: drop it quietly.
+            keys = set(content_templates.placeholders(self))
+            self.samples = {str(k): v for k, v in self.samples.items() if str(k) in keys}
+        problems = content_templates.translation_problems(self)
+        if problems:
+            raise ValidationError(dict(problems))

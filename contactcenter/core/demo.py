@@ -9,7 +9,17 @@ from django.db import transaction
 from contactcenter.accounts.roles import Role
 from contactcenter.accounts.services import user_ensure_with_role
 from messaging import crypto
-from messaging.models import Account, MessagingService, ProviderAccount, ProviderKind, Sender
+from messaging.models import (
+    Account,
+    ContentTemplate,
+    ContentTemplateTranslation,
+    MessagingService,
+    ProviderAccount,
+    ProviderKind,
+    Sender,
+    TemplateCategory,
+    TemplateStatus,
+)
 from messaging.providers.simulator import DEFAULT_SETTINGS
 from messaging.services.accounts import account_get_or_create_default
 from messaging.services.providers import (
@@ -59,6 +69,7 @@ def demo_seed() -> None:
     service = _demo_service(account)
     for kind, address, name, country, mms in DEMO_SENDERS:
         _demo_sender(account, provider, service, kind, address, name, country, mms)
+    _demo_template(account)
     demo_routing_seed()
 
 
@@ -202,3 +213,49 @@ def _demo_sender(
         sender.service = service
         sender.save(update_fields=["service", "date_updated"])
     return sender
+
+
+DEMO_TEMPLATE = "appointment_reminder"
+# language → (body, button texts, a sample date). Approved by hand: the demo sends through the
+# simulator, so no Meta review is involved (a template with a WhatsApp provider gets Meta's).
+DEMO_TEMPLATE_TRANSLATIONS = {
+    "en_US": (
+        "Hi {{1}}, this is a reminder of your appointment on {{2}} at {{3}}. Reply to confirm "
+        "or change it.",
+        ("Confirm", "Change the time"),
+        "May 4",
+    ),
+    "es_MX": (
+        "Hola {{1}}, le recordamos su cita del {{2}} a las {{3}}. Responda para confirmarla "
+        "o cambiarla.",
+        ("Confirmar", "Cambiar la hora"),
+        "4 de mayo",
+    ),
+}
+
+
+def _demo_template(account: Account) -> ContentTemplate:
+    """An approved appointment reminder in English and Spanish, to send with ContentSid to
+    the demo WhatsApp sender's customers (also outside their 24-hour window)."""
+    template, _created = ContentTemplate.objects.get_or_create(
+        account=account,
+        name=DEMO_TEMPLATE,
+        defaults={
+            "friendly_name": "Appointment reminder",
+            "category": TemplateCategory.UTILITY,
+            "default_language": "en_US",
+        },
+    )
+    for language, (body, buttons, date) in DEMO_TEMPLATE_TRANSLATIONS.items():
+        ContentTemplateTranslation.objects.get_or_create(
+            template=template,
+            language=language,
+            defaults={
+                "status": TemplateStatus.APPROVED,
+                "body": body,
+                "footer": "Demo clinic",
+                "buttons": [{"type": "QUICK_REPLY", "text": text} for text in buttons],
+                "samples": {"1": "Ana", "2": date, "3": "10:30"},
+            },
+        )
+    return template

@@ -39,6 +39,7 @@ from messaging.selectors import last_inbound_times
 from messaging.sender_choice import Candidate, NoSenderError, choose_sender
 from messaging.sender_choice import SenderKind as ChoiceKind
 from messaging.services import outbound_media
+from messaging.services.content_templates import content_resolve
 from messaging.sids import is_sid, new_sid
 from messaging.statuses import TRANSITIONS, UNDISPATCHED, Status
 from messaging.validators import refuse_nul, validate_webhook_url
@@ -74,6 +75,9 @@ class MessageRequest:
     # Messenger's message tag: "HUMAN_AGENT" lets a person answer up to 7 days after the
     # customer's last message (the desk sets it; REFERENCE.md 5).
     messenger_tag: str = ""
+    # The template translation to send with content_sid (e.g. "es_MX"); None: the contact's
+    # language, else the template's default (services/content_templates.py).
+    content_language: str | None = None
 
 
 # ---------------------------------------------------------------- validation
@@ -142,6 +146,15 @@ def _check_content(request: MessageRequest) -> None:
         )
     if request.content_variables is not None and request.content_sid is None:
         raise MessagingError(21656, "ContentVariables needs a ContentSid.", "ContentVariables")
+    if request.content_sid is not None and (request.body or request.media_urls):
+        # Ours, not Twilio's documented behaviour: a template's text becomes the body, so a
+        # Body or MediaUrl beside it would be dropped without a word. Refused instead.
+        raise MessagingError(
+            20422,
+            "Send either ContentSid (the template's text becomes the body) or Body/MediaUrl, "
+            "not both.",
+            "Body" if request.body else "MediaUrl",
+        )
     if not (request.body or request.media_urls or request.content_sid):
         raise MessagingError(21602, "A Body, a MediaUrl or a ContentSid is required.", "Body")
 
@@ -229,6 +242,17 @@ def message_create(*, account: Account, request: MessageRequest, source: str = "
         raise MessagingError(21606, f"{sender.address} cannot send MMS.", "From")
     if sender is None:
         _check_pool_reaches(service, to, needs_mms)
+    content = None
+    if request.content_sid:
+        content = content_resolve(
+            account=account,
+            content_sid=request.content_sid,
+            variables=request.content_variables,
+            channel=to.channel,
+            to_address=to.value,
+            language=request.content_language,
+            sender=sender,
+        )
     if not request.keyword_reply:
         _refuse_if_opted_out(to.value, service=service, sender=sender)
     if sender is not None:
@@ -252,7 +276,7 @@ def message_create(*, account: Account, request: MessageRequest, source: str = "
             channel=to.channel,
             direction=request.direction,
             to_address=to.value,
-            body=request.body or "",
+            body=content.text if content else request.body or "",
             status=status,
             num_media=len(request.media_urls),
             status_callback=request.status_callback or "",
@@ -262,7 +286,8 @@ def message_create(*, account: Account, request: MessageRequest, source: str = "
             schedule_type=request.schedule_type or "",
             send_at=send_at,
             content_sid=request.content_sid or "",
-            content_variables=request.content_variables,
+            content_variables=content.variables if content else None,
+            content_language=content.translation.language if content else "",
             tags=_tags(request),
             keyword_reply=request.keyword_reply,
         )

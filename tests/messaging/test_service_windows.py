@@ -10,7 +10,13 @@ from django.utils import timezone
 
 from messaging import windows
 from messaging.errors import MessagingError
-from messaging.models import Channel, Message
+from messaging.models import (
+    Channel,
+    ContentTemplate,
+    ContentTemplateTranslation,
+    Message,
+    TemplateStatus,
+)
 from messaging.services.messages import MessageRequest, message_create
 from tests.messaging.conftest import open_window
 from tests.support.delivery import deliver_now
@@ -67,9 +73,21 @@ def test_whatsapp_inside_the_window_is_accepted_and_outside_refused(world):
     assert "approved template" in refused.value.message
 
 
-def test_a_template_may_open_a_whatsapp_conversation(world):
-    message = create(world, WA_CUSTOMER, WA_SENDER, content_sid="HX" + "0" * 32)
-    assert message.status == "queued"
+def test_an_approved_template_may_open_a_whatsapp_conversation(world):
+    template = ContentTemplate.objects.create(
+        account=world.account, friendly_name="Hello", name="hello", default_language="en_US"
+    )
+    ContentTemplateTranslation.objects.create(
+        template=template,
+        language="en_US",
+        status=TemplateStatus.APPROVED,
+        body="Hello {{1}}, welcome.",
+    )
+    request = MessageRequest(
+        to=WA_CUSTOMER, from_=WA_SENDER, content_sid=template.sid, content_variables={"1": "Ana"}
+    )
+    message = message_create(account=world.account, request=request)
+    assert (message.status, message.body) == ("queued", "Hello Ana, welcome.")
 
 
 def test_messenger_human_agent_answers_up_to_seven_days(world):
