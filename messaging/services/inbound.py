@@ -9,7 +9,6 @@ What takes time (downloading media, forwarding to the integrator's webhook) runs
 commit in the Celery task `inbound_process`.
 """
 
-import time
 from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
@@ -18,6 +17,7 @@ from django.utils import timezone
 
 from messaging import encoding, hooks
 from messaging.addresses import AddressError, canonical_address, parse_address
+from messaging.caching import TtlCache
 from messaging.errors import MessagingError
 from messaging.models import (
     Channel,
@@ -46,29 +46,23 @@ MAX_MEDIA_URL = Media._meta.get_field("url").max_length
 
 # Inbound bursts go to the same few senders: each lookup is kept a few seconds per process
 # (a sender deactivated in the admin stops receiving within that time).
-SENDER_CACHE_SECONDS = 5.0
-_senders: dict[tuple[int, str, str], tuple[float, Sender | None]] = {}
+_senders = TtlCache(seconds=5.0, max_size=10_000)
 
 
 def sender_for_inbound(provider: ProviderAccount, to_address: str, to_ref: str = "") -> Sender:
     """The active sender of `provider` a message was sent to (MessagingError 21606 if none)."""
-    cache_key = (provider.id, to_address, to_ref)
-    now = time.monotonic()
-    cached = _senders.get(cache_key)
-    if cached is None or cached[0] < now:
-        if len(_senders) > 10_000:
-            _senders.clear()
-        cached = (now + SENDER_CACHE_SECONDS, _sender_lookup(provider, to_address, to_ref))
-        if cached[1] is not None:  # a sender just added must receive at once
-            _senders[cache_key] = cached
-    if cached[1] is None:
+    sender = _senders.get(
+        (provider.id, to_address, to_ref),
+        lambda: _sender_lookup(provider, to_address, to_ref),
+    )
+    if sender is None:
         shown = to_address or to_ref
         raise MessagingError(
             21606,
             f"The 'To' address {shown!r} is not an active sender of provider {provider.name}.",
             "To",
         )
-    return cached[1]
+    return sender
 
 
 def inbound_caches_clear() -> None:

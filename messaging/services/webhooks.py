@@ -15,7 +15,6 @@ task left pending. A bad signature is answered 403 and only logged.
 
 import json
 import logging
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from messaging.caching import TtlCache
 from messaging.delivery import store as delivery_store
 from messaging.errors import MORE_INFO, MessagingError
 from messaging.models import InboundEvent, Message, ProviderAccount, WebhookLog
@@ -82,35 +82,31 @@ def _logged_body(request: WebhookRequest) -> str:
     return request.body[:MAX_LOGGED_BODY].decode("utf-8", errors="replace")
 
 
-def _log(provider: ProviderAccount, request: WebhookRequest, state: str, **fields) -> WebhookLog:
-    return WebhookLog.objects.create(
-        provider=provider,
-        method=request.method,
-        url=request.url[:1000],
-        headers=_kept_headers(request),
-        body=_logged_body(request),
-        state=state,
+def _log_fields(provider: ProviderAccount, request: WebhookRequest, state: str, **fields) -> dict:
+    return {
+        "provider_id": provider.id,
+        "method": request.method,
+        "url": request.url[:1000],
+        "headers": _kept_headers(request),
+        "body": _logged_body(request),
+        "state": state,
         **fields,
-    )
+    }
+
+
+def _log(provider: ProviderAccount, request: WebhookRequest, state: str, **fields) -> WebhookLog:
+    return WebhookLog.objects.create(**_log_fields(provider, request, state, **fields))
 
 
 # Webhooks come in bursts for the same few providers: their rows are read once every few
-# seconds per process, not on every request (an edit in the admin shows within that time).
-CACHE_SECONDS = 5.0
-_providers: dict[str, tuple[float, ProviderAccount | None]] = {}
+# seconds per process, not on every request.
+_providers = TtlCache(seconds=5.0, max_size=1000)
 
 
 def active_provider(provider_sid: str) -> ProviderAccount | None:
-    now = time.monotonic()
-    cached = _providers.get(provider_sid)
-    if cached is None or cached[0] < now:
-        provider = ProviderAccount.objects.filter(sid=provider_sid, active=True).first()
-        cached = (now + CACHE_SECONDS, provider)
-        if len(_providers) > 1000:
-            _providers.clear()
-        if provider is not None:
-            _providers[provider_sid] = cached
-    return cached[1]
+    return _providers.get(
+        provider_sid, lambda: ProviderAccount.objects.filter(sid=provider_sid, active=True).first()
+    )
 
 
 def webhook_caches_clear() -> None:
@@ -219,22 +215,20 @@ def _message_sids(provider, usable) -> list[str]:
 def _queue(provider, request, events: WebhookEvents, usable, reasons: str) -> int:
     """Write the raw request and its events; returns the WebhookLog id. A retry's events
     collide with the first delivery's unique (provider, provider message id): dropped."""
-    log_fields = {
-        "provider_id": provider.id,
-        "method": request.method,
-        "url": request.url[:1000],
-        "headers": _kept_headers(request),
-        "body": _logged_body(request),
-        "state": WebhookLog.State.ACCEPTED,
-        "error": reasons[:500],
-        "messages": len(events.messages),
-        "new_messages": 0,
-        "statuses": len(events.statuses),
-        "receipts": [_jsonable(update) for update in events.statuses],
-        "received_at": timezone.now(),
+    now = timezone.now()
+    log_fields = _log_fields(
+        provider,
+        request,
+        WebhookLog.State.ACCEPTED,
+        error=reasons[:500],
+        messages=len(events.messages),
+        new_messages=0,
+        statuses=len(events.statuses),
+        receipts=[_jsonable(update) for update in events.statuses],
+        received_at=now,
         # `processed_at` is about receipts (events have their own state): none, done.
-        "processed_at": None if events.statuses else timezone.now(),
-    }
+        processed_at=None if events.statuses else now,
+    )
     rows = [
         (item.provider_message_id[:128], {**_jsonable(item), "sender_id": sender_id})
         for item, sender_id in usable
@@ -381,19 +375,25 @@ def webhook_process(*, webhook_id: int) -> tuple[list[str], int]:
     return sids, new
 
 
-def inbound_pending_process(*, batch: int = 200) -> int:
+def inbound_pending_process(*, batch: int = 200, older_than_seconds: float = 0.0) -> int:
     """Process every pending event and unprocessed receipt, oldest first, until none is
-    left (the task behind `_kick_processing`). Returns how many new messages were stored."""
-    delivery_store.client().delete(_kick_key())
+    left (the task behind `_kick_processing`); with `older_than_seconds`, only those that
+    waited that long (the sweep after a lost task). Returns how many new messages were
+    stored."""
+    if not older_than_seconds:
+        delivery_store.client().delete(_kick_key())
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     total = 0
     while True:
         events = list(
             InboundEvent.objects.select_related("provider")
-            .filter(state=InboundEvent.State.PENDING)
+            .filter(state=InboundEvent.State.PENDING, received_at__lte=cutoff)
             .order_by("id")[:batch]
         )
         webhook_ids = list(
-            WebhookLog.objects.filter(state=WebhookLog.State.ACCEPTED, processed_at__isnull=True)
+            WebhookLog.objects.filter(
+                state=WebhookLog.State.ACCEPTED, processed_at__isnull=True, received_at__lte=cutoff
+            )
             .order_by("id")
             .values_list("id", flat=True)[:batch]
         )
@@ -404,20 +404,9 @@ def inbound_pending_process(*, batch: int = 200) -> int:
             webhook_process(webhook_id=webhook_id)
 
 
-def inbound_sweep(*, older_than_seconds: float = 30.0, limit: int = 500) -> int:
-    """Events still pending after a while (a task lost with its worker): process them now,
-    and receipts of webhooks never processed."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    stale = InboundEvent.objects.select_related("provider").filter(
-        state=InboundEvent.State.PENDING, received_at__lte=cutoff
-    )
-    _, new = inbound_events_process(list(stale.order_by("id")[:limit]))
-    unprocessed = WebhookLog.objects.filter(
-        state=WebhookLog.State.ACCEPTED, processed_at__isnull=True, received_at__lte=cutoff
-    ).values_list("id", flat=True)[:limit]
-    for webhook_id in unprocessed:
-        webhook_process(webhook_id=webhook_id)
-    return new
+def inbound_sweep(*, older_than_seconds: float = 30.0) -> int:
+    """Events and receipts a lost task left waiting (its worker killed): process them now."""
+    return inbound_pending_process(older_than_seconds=older_than_seconds)
 
 
 def webhook_log_purge(*, now=None) -> int:

@@ -157,7 +157,7 @@ def test_unknown_providers_and_methods(provider, sender):
     assert client.put(url(provider)).status_code == 405
     provider.active = False
     provider.save()
-    webhooks.webhook_caches_clear()  # what CACHE_SECONDS later does in every process
+    webhooks.webhook_caches_clear()  # what the 5-s cache expiry later does in every process
     assert signed(client, provider, body_of()).status_code == 404
 
 
@@ -489,3 +489,34 @@ def test_a_stop_still_reaches_the_app_marked_with_opt_out_type(provider, sender,
     assert message.opt_out_type == "STOP"
     (request,) = fake.received
     assert (request.form["OptOutType"], request.form["Body"]) == ("STOP", " stop ")
+
+
+def test_the_sweep_takes_only_what_a_lost_task_left_waiting(provider, sender):
+    signed(Client(), provider, body_of(id="SS-LOST"), process=False)
+    signed(Client(), provider, body_of(id="SS-FRESH"), process=False)
+    lost = InboundEvent.objects.filter(provider_message_id="SS-LOST")
+    lost.update(received_at=timezone.now() - timedelta(seconds=31))
+    assert webhooks.inbound_sweep(older_than_seconds=30) == 1
+    states = dict(InboundEvent.objects.values_list("provider_message_id", "state"))
+    assert states == {"SS-LOST": "stored", "SS-FRESH": "pending"}
+
+
+def test_cached_rows_expire_and_misses_are_not_kept(monkeypatch):
+    from messaging import caching
+
+    clock = [100.0]
+    monkeypatch.setattr(caching.time, "monotonic", lambda: clock[0])
+    cache = caching.TtlCache(seconds=5.0, max_size=10)
+    loads = []
+
+    def load(value):
+        loads.append(value)
+        return value
+
+    assert cache.get("k", lambda: load("a")) == "a"
+    assert cache.get("k", lambda: load("b")) == "a"  # within 5 s: not read again
+    clock[0] += 6
+    assert cache.get("k", lambda: load("c")) == "c"  # expired: read again
+    assert cache.get("gone", lambda: load(None)) is None
+    assert cache.get("gone", lambda: load("now here")) == "now here"  # the miss was not kept
+    assert loads == ["a", "c", None, "now here"]
