@@ -21,15 +21,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from messaging.errors import MORE_INFO
 from messaging.models import ProviderAccount, ProviderKind
 from messaging.providers import WebhookRequest
 from messaging.providers.simulator import SIGNATURE_HEADER
-from messaging.services.webhooks import provider_webhook_handle
+from messaging.services.webhooks import error_body, provider_webhook_handle
 
 logger = logging.getLogger(__name__)
-
-FORBIDDEN = 20403  # Twilio's "403 Forbidden"
 
 
 @dataclass(frozen=True)
@@ -40,8 +37,7 @@ class WebhookOutcome:
 
 
 def _error(code: int, message: str, status: int) -> WebhookOutcome:
-    body = {"code": code, "message": message, "more_info": MORE_INFO.format(code=code)}
-    return WebhookOutcome(status=status, body={**body, "status": status})
+    return WebhookOutcome(status=status, body=error_body(code, message, status))
 
 
 def simulator_inbound_handle(*, provider_sid: str, body: bytes, signature: str) -> WebhookOutcome:

@@ -69,9 +69,18 @@ class WebhookAnswer:
     new: int = 0  # of those, stored now (the others were retries)
 
 
+def error_body(code: int, message: str, status: int) -> dict:
+    """Twilio's error body, as every webhook answers a refusal."""
+    return {
+        "code": code,
+        "message": message,
+        "more_info": MORE_INFO.format(code=code),
+        "status": status,
+    }
+
+
 def _error(code: int, message: str, status: int) -> WebhookAnswer:
-    body = {"code": code, "message": message, "more_info": MORE_INFO.format(code=code)}
-    return WebhookAnswer(status=status, body={**body, "status": status})
+    return WebhookAnswer(status=status, body=error_body(code, message, status))
 
 
 def _kept_headers(request: WebhookRequest) -> dict[str, str]:

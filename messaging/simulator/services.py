@@ -4,7 +4,8 @@ webhook body, handed to the webhook's own handler (signature check included)."""
 from messaging.models import Sender
 from messaging.providers.simulator import inbound_payload, signature
 from messaging.services.providers import provider_webhook_secret
-from messaging.webhooks import FORBIDDEN, WebhookOutcome, simulator_inbound_handle
+from messaging.services.webhooks import FORBIDDEN
+from messaging.webhooks import WebhookOutcome, simulator_inbound_handle
 
 
 def simulator_customer_reply(
