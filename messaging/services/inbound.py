@@ -171,9 +171,8 @@ def inbound_message_receive(*, provider: ProviderAccount, **fields) -> tuple[Mes
     body = fields.get("body") or ""
     profile_name = fields.get("profile_name") or ""
 
-    existing = _stored(sender, provider_message_id)
-    if existing is not None:  # the common retry: no write at all
-        return existing, False
+    # No read first: webhook retries already stop at their InboundEvent, so a message here
+    # is nearly always new; the unique index catches the rare repeat.
     try:
         with transaction.atomic():
             message = _store(
