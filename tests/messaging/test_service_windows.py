@@ -129,3 +129,27 @@ def test_a_window_that_closes_while_the_message_waits_fails_it_at_send_time(worl
     from messaging.providers.simulator import recorded_sends
 
     assert [s["to"] for s in recorded_sends(world.provider.id)] == ["+14155550123"]
+
+
+def test_a_template_outside_the_window_goes_through_the_simulator(world):
+    world.provider.settings = {"receipt_delay_seconds": None, "record_sends": True}
+    world.provider.save()
+    template = ContentTemplate.objects.create(
+        account=world.account, friendly_name="Hello", name="hello", default_language="en_US"
+    )
+    ContentTemplateTranslation.objects.create(
+        template=template,
+        language="en_US",
+        status=TemplateStatus.APPROVED,
+        body="Hello {{1}}, your table is ready.",
+    )
+    request = MessageRequest(
+        to=WA_CUSTOMER, from_=WA_SENDER, content_sid=template.sid, content_variables={"1": "Ana"}
+    )
+    message = message_create(account=world.account, request=request)
+    deliver_now(seconds=3)
+    message.refresh_from_db()
+    assert (message.status, message.body) == ("sent", "Hello Ana, your table is ready.")
+    from messaging.providers.simulator import recorded_sends
+
+    assert [s["to"] for s in recorded_sends(world.provider.id)] == [WA_CUSTOMER]
