@@ -257,6 +257,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": _read("DELIVERY_TICK_INTERVAL", env.float, 1.0),
         "options": {"expires": 5},
     },
+    # Bot flows: reply timeouts, calls whose worker died, 30-day lifetimes.
+    "flows-tick": {
+        "task": "contactcenter.flows.tasks.flows_tick",
+        "schedule": _read("FLOWS_TICK_INTERVAL", env.float, 5.0),
+        "options": {"expires": 10},
+    },
     # Routing's safety net: reservation and workflow timeouts, TTLs, missed assignments.
     "routing-tick": {
         "task": "routing.tick",
@@ -275,6 +281,12 @@ DELIVERY_LEASE_SECONDS = _read("DELIVERY_LEASE_SECONDS", env.float, 20.0)
 DELIVERY_SEND_THREADS = _read("DELIVERY_SEND_THREADS", env.int, 16)
 # Pace at (1 - margin) of each sender's rate: 1 % leaves 10 ms of slack in every second.
 DELIVERY_PACING_MARGIN = _read("DELIVERY_PACING_MARGIN", env.float, 0.01)
+# Hosts every flow's make-http-request may call, besides the admin's allow-list (comma list).
+FLOWS_HTTP_ALLOWED_HOSTS = _read("FLOWS_HTTP_ALLOWED_HOSTS", env.list, [])
+# The demo appointments API's bearer token (flows/demo_api.py), derived: nothing to set.
+DEMO_APPOINTMENTS_TOKEN = hashlib.sha256(f"demo-appointments:{SECRET_KEY}".encode()).hexdigest()[
+    :32
+]
 # Raw provider webhooks are kept this long for inspection (the messages stay).
 WEBHOOK_LOG_RETENTION_DAYS = _read("WEBHOOK_LOG_RETENTION_DAYS", env.int, 7)
 # Largest inbound media item downloaded from a provider.

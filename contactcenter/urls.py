@@ -4,6 +4,7 @@ from django.urls import include, path
 from contactcenter.core.views import healthz
 from contactcenter.desk.urls import desk_patterns, supervisor_patterns
 from contactcenter.desk.views import media_file
+from contactcenter.flows.urls import demo_patterns, studio_patterns
 from messaging.api.native_urls import native_patterns, schema_patterns
 from messaging.simulator.urls import simulator_patterns
 from messaging.urls import twilio_patterns
@@ -19,6 +20,8 @@ urlpatterns = [
     path("media/<str:media_sid>", media_file, name="media-file"),
     path("webhooks/", include(webhook_patterns)),
     path("simulator/", include(simulator_patterns)),
+    path("demo/", include(demo_patterns)),
+    path("", include(studio_patterns)),
     path("", include(twilio_patterns)),
     path("", include(native_patterns)),
     path("", include(routing_patterns)),

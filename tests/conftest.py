@@ -32,11 +32,14 @@ def delivery_keys(settings):
 def webhook_caches():
     """Providers and senders cached by the webhook path must not outlive the test that made
     them (ids are reused after a rollback)."""
+    from contactcenter.flows.selectors import attachments_cache_clear
     from messaging.services.webhooks import webhook_caches_clear
 
     webhook_caches_clear()
+    attachments_cache_clear()
     yield
     webhook_caches_clear()
+    attachments_cache_clear()
 
 
 def _member(username: str, role: Role | None):

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from contactcenter.accounts.roles import Role
 from contactcenter.accounts.services import user_ensure_with_role
+from contactcenter.flows.demo import demo_flows_seed
 from messaging import crypto
 from messaging.models import (
     Account,
@@ -67,10 +68,14 @@ def demo_seed() -> None:
     account = account_get_or_create_default()
     provider = _demo_provider(account)
     service = _demo_service(account)
-    for kind, address, name, country, mms in DEMO_SENDERS:
+    senders = [
         _demo_sender(account, provider, service, kind, address, name, country, mms)
+        for kind, address, name, country, mms in DEMO_SENDERS
+    ]
     _demo_template(account)
     demo_routing_seed()
+    chat_senders = [s for s in senders if s.kind in ("whatsapp", "messenger_page")]
+    demo_flows_seed(account, service=service, senders=chat_senders)
 
 
 DEMO_WORKSPACE = "Customer support"

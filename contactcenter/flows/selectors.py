@@ -1,0 +1,86 @@
+"""Reads for the flow engine: which flow answers a sender, which revision a contact runs,
+the allow-list and the functions' settings."""
+
+import json
+
+from django.conf import settings
+
+from contactcenter.flows.models import (
+    Execution,
+    ExecutionStatus,
+    Flow,
+    FlowAttachment,
+    FlowFunctionConfig,
+    FlowRevision,
+    HttpAllowedHost,
+)
+from messaging import crypto
+from messaging.caching import TtlCache
+from messaging.models import Sender
+
+# The inbound path asks this for every message; attachments change rarely.
+_attachments = TtlCache(seconds=5, max_size=10_000)
+
+
+def flow_for_sender(sender: Sender | None) -> Flow | None:
+    """The flow that answers a new conversation on `sender`: its own, else its service's."""
+    if sender is None:
+        return None
+    return _attachments.get(("sender", sender.pk, sender.service_id), lambda: _attached(sender))
+
+
+def _attached(sender: Sender) -> Flow | None:
+    attachment = FlowAttachment.objects.select_related("flow", "flow__account").filter(
+        sender=sender
+    ).first() or (
+        sender.service_id
+        and FlowAttachment.objects.select_related("flow", "flow__account")
+        .filter(service_id=sender.service_id)
+        .first()
+    )
+    return attachment.flow if attachment else None
+
+
+def attachments_cache_clear() -> None:
+    _attachments.clear()
+
+
+def revision_for(flow: Flow, contact_address: str) -> tuple[FlowRevision | None, bool]:
+    """(revision, runs_draft). Test addresses run the draft; others the latest published
+    revision, or nothing when the flow was never published."""
+    if contact_address in (flow.test_addresses or []):
+        return None, True
+    revision = FlowRevision.objects.filter(flow=flow, revision=flow.published_revision).first()
+    return revision, False
+
+
+def active_executions(contact_address: str, business_address: str) -> list[Execution]:
+    return list(
+        Execution.objects.filter(
+            status=ExecutionStatus.ACTIVE,
+            contact_address=contact_address,
+            business_address=business_address,
+        ).order_by("-date_created")
+    )
+
+
+def allowed_hosts() -> list[str]:
+    hosts = list(HttpAllowedHost.objects.values_list("host", flat=True))
+    return hosts + list(getattr(settings, "FLOWS_HTTP_ALLOWED_HOSTS", []))
+
+
+def function_environment(name: str) -> dict[str, str] | None:
+    """The function's variables and secrets, or None when no admin has enabled it."""
+    config = FlowFunctionConfig.objects.filter(name=name, enabled=True).first()
+    if config is None:
+        return None
+    return {**config.environment, **function_secrets(config)}
+
+
+def function_secrets(config: FlowFunctionConfig) -> dict[str, str]:
+    if not config.secrets_encrypted:
+        return {}
+    try:
+        return json.loads(crypto.decrypt(config.secrets_encrypted))
+    except (ValueError, TypeError):
+        return {}

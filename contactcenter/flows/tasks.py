@@ -1,0 +1,17 @@
+"""Celery interfaces of the flow engine: they take ids and are safe to run twice."""
+
+from celery import shared_task
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def flow_inbound(message_id: int) -> str:
+    from contactcenter.flows.services import flow_inbound_handle
+
+    return flow_inbound_handle(message_id)
+
+
+@shared_task(ignore_result=True)
+def flows_tick() -> dict:
+    from contactcenter.flows.services import flows_tick as tick
+
+    return tick()

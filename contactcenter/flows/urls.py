@@ -1,0 +1,26 @@
+from django.urls import path
+
+from contactcenter.flows import api, demo_api
+
+studio_patterns = [
+    path("v2/Flows/<str:flow_sid>/Executions", api.executions, name="flow-executions"),
+    path(
+        "v2/Flows/<str:flow_sid>/Executions/<str:execution_sid>",
+        api.execution_detail,
+        name="flow-execution",
+    ),
+    path(
+        "v2/Flows/<str:flow_sid>/Executions/<str:execution_sid>/Steps",
+        api.execution_steps,
+        name="flow-execution-steps",
+    ),
+    path(
+        "v2/Flows/<str:flow_sid>/Executions/<str:execution_sid>/Context",
+        api.execution_context,
+        name="flow-execution-context",
+    ),
+]
+
+demo_patterns = [
+    path("appointments/<str:document>/", demo_api.appointment_detail, name="demo-appointment"),
+]
