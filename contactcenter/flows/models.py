@@ -47,7 +47,9 @@ class Flow(models.Model):
     Test addresses run the draft, everyone else the latest published revision."""
 
     sid = models.CharField(max_length=34, unique=True, default=sid_default("FW"), editable=False)
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="flows")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="flows", verbose_name=_("account")
+    )
     friendly_name = models.CharField(_("name"), max_length=64)
     description = models.CharField(_("description"), max_length=255, blank=True)
     definition = models.JSONField(
@@ -119,7 +121,12 @@ class FlowAttachment(models.Model):
 
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="attachments")
     sender = models.OneToOneField(
-        Sender, on_delete=models.CASCADE, null=True, blank=True, related_name="flow_attachment"
+        Sender,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="flow_attachment",
+        verbose_name=_("sender"),
     )
     service = models.OneToOneField(
         MessagingService,
@@ -127,6 +134,7 @@ class FlowAttachment(models.Model):
         null=True,
         blank=True,
         related_name="flow_attachment",
+        verbose_name=_("messaging service"),
     )
 
     class Meta:

@@ -37,6 +37,14 @@ SPANISH = {
         "Tareas",
         "Trabajadores",
     ],
+    "Flujos de bot": [
+        "Citas de demostración",
+        "Ejecuciones",
+        "Flujos",
+        "Funciones de flujo",
+        "Hosts HTTP permitidos",
+    ],
+    "Escritorio de agentes y consola de supervisión": ["Traspasos"],
 }
 # What the screenshot of the bug showed: English names and Django's "singular + s".
 BROKEN = [
@@ -86,6 +94,14 @@ ENGLISH = {
         "Workflows",
         "Workspaces",
     ],
+    "Bot flows": [
+        "Allowed HTTP hosts",
+        "Demo appointments",
+        "Executions",
+        "Flow functions",
+        "Flows",
+    ],
+    "Agent desktop and supervisor console": ["Hand-offs"],
 }
 
 
