@@ -258,10 +258,14 @@ def demo_flows_seed(account: Account, *, service: MessagingService, senders: lis
     _function_config()
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
     for document, (patient, days) in DEMO_APPOINTMENTS.items():
-        DemoAppointment.objects.get_or_create(
-            document=document,
-            defaults={"patient": patient, "starts_at": now + timedelta(days=days, hours=1)},
+        starts_at = now + timedelta(days=days, hours=1)
+        appointment, created = DemoAppointment.objects.get_or_create(
+            document=document, defaults={"patient": patient, "starts_at": starts_at}
         )
+        if not created and appointment.starts_at <= now:
+            # A demo seeded long ago: book its past appointments again, in the future.
+            appointment.starts_at, appointment.state = starts_at, DemoAppointment.State.BOOKED
+            appointment.save(update_fields=["starts_at", "state", "date_updated"])
     flow = Flow.objects.filter(account=account, friendly_name=DEMO_FLOW).first()
     if flow is None:
         flow = Flow.objects.create(
