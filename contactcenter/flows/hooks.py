@@ -12,8 +12,9 @@ def inbound_message_arrived(message_id: int) -> None:
 
 
 def message_status_changed(message_id: int, status: str) -> None:
-    # Almost every change is not a failure: stay cheap, touch nothing.
+    # Called for every status change, often inside the delivery pump: stay cheap, and leave
+    # the (rare) failure to a task so the pump never runs a flow.
     if status in (Status.FAILED, Status.UNDELIVERED):
-        from contactcenter.flows.services import flow_status_handle
+        from contactcenter.flows.tasks import flow_message_failed
 
-        flow_status_handle(message_id, status)
+        flow_message_failed.delay(message_id, status)

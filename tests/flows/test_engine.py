@@ -6,9 +6,12 @@ import pytest
 from django.utils import timezone
 
 from contactcenter.flows import engine
+from contactcenter.flows.hooks import message_status_changed
 from contactcenter.flows.models import Execution, ExecutionStatus, Step, Waiting
 from contactcenter.flows.selectors import attachments_cache_clear
 from contactcenter.flows.services import flows_tick
+from contactcenter.flows.tasks import flow_message_failed
+from messaging import hooks
 from messaging.services.optout import optout_block
 from tests.flows.conftest import CUSTOMER, go, last_execution, state
 
@@ -184,6 +187,9 @@ def test_delivery_failure_when_the_waited_message_fails_later(
         assert message_status_apply(
             message_id=waited.pk, status="failed", error_code=30008, source="test"
         )
+    # The hook queued the task on the broker; run it here, as the worker would.
+    assert message_status_changed in hooks.status_handlers()
+    flow_message_failed(waited.pk, "failed")
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.ENDED
     assert execution.context["flow"]["variables"]["code"] == "30008"
