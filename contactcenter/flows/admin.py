@@ -7,11 +7,12 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -29,6 +30,7 @@ from contactcenter.flows.models import (
     FlowRevision,
     HttpAllowedHost,
     Step,
+    default_definition,
 )
 from contactcenter.flows.selectors import function_secrets
 from contactcenter.flows.services import FlowError, definition_errors, flow_publish
@@ -69,6 +71,7 @@ class PrettyJSONField(forms.JSONField):
 class FlowForm(forms.ModelForm):
     definition = PrettyJSONField(
         label=_("draft definition"),
+        initial=default_definition,
         widget=forms.Textarea(
             attrs={"rows": 24, "class": "vLargeTextField", "spellcheck": "false"}
         ),
@@ -247,13 +250,15 @@ class FlowAdmin(admin.ModelAdmin):
         flow = get_object_or_404(Flow, pk=flow_id)
         definition = flow.definition
         name = f"{flow.friendly_name}-draft"
-        if request.GET.get("revision"):
-            revision = get_object_or_404(FlowRevision, flow=flow, revision=request.GET["revision"])
+        if "revision" in request.GET:
+            wanted = request.GET["revision"]
+            if not wanted.isdigit():
+                raise Http404("No such revision.")
+            revision = get_object_or_404(FlowRevision, flow=flow, revision=int(wanted))
             definition, name = revision.definition, f"{flow.friendly_name}-r{revision.revision}"
         body = json.dumps(studio_export(definition), indent=2, ensure_ascii=False)
         response = HttpResponse(body, content_type="application/json")
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-        response["Content-Disposition"] = f'attachment; filename="{safe}.json"'
+        response["Content-Disposition"] = content_disposition_header(True, f"{name}.json")
         return response
 
     def import_view(self, request):

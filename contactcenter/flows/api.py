@@ -89,9 +89,20 @@ def _parameters(request: HttpRequest) -> tuple[str, str, dict]:
     to, from_ = data.get("To", ""), data.get("From", "")
     if not isinstance(to, str) or not isinstance(from_, str):
         raise FlowError(20422, 400, "To and From must be text.")
-    if "\x00" in to + from_ + json.dumps(raw):
+    if "\x00" in to + from_ or _has_nul(raw):
         raise FlowError(20422, 400, "A parameter contains a NUL character.")
     return to, from_, raw
+
+
+def _has_nul(value) -> bool:
+    """NUL anywhere in a parsed JSON value (keys too): PostgreSQL cannot store it."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 @studio_endpoint(("GET", "POST"))
@@ -129,7 +140,13 @@ def _execution(flow: Flow, sid: str) -> Execution:
 def execution_detail(request: HttpRequest, flow: Flow, execution_sid: str) -> JsonResponse:
     execution = _execution(flow, execution_sid)
     if request.method == "POST":
-        if request.POST.get("Status") != "ended":
+        status = request.POST.get("Status")
+        if request.content_type == "application/json":
+            try:
+                status = (json.loads(request.body or b"{}") or {}).get("Status")
+            except (ValueError, AttributeError):
+                status = None
+        if status != "ended":
             raise FlowError(20422, 400, "Status must be 'ended'.", "Status")
         engine.execution_end(execution.pk, reason="Ended through the API.")
         execution.refresh_from_db()

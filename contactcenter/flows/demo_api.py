@@ -26,8 +26,10 @@ def _error(status: int, code: str, message: str) -> JsonResponse:
 
 def _authorized(request: HttpRequest) -> bool:
     expected = getattr(settings, "DEMO_APPOINTMENTS_TOKEN", "")
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    return bool(expected) and hmac.compare_digest(given, expected)
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not expected:
+        return False
+    return hmac.compare_digest(given.strip().encode(), expected.encode())
 
 
 @csrf_exempt

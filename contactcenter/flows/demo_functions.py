@@ -1,6 +1,8 @@
 """Functions that ship with the product, registered in code (admins enable and configure
 them under "Flow functions"). `cancel_appointment` is the tutorial's (seeds/004)."""
 
+from urllib.parse import quote
+
 import httpx
 
 from contactcenter.flows.functions import FunctionCall, FunctionFailed, flow_function
@@ -20,7 +22,8 @@ def cancel_appointment(call: FunctionCall) -> dict:
         raise FunctionFailed("APPOINTMENTS_API_URL is not set in the function's environment.")
     headers = {"Authorization": f"Bearer {call.environment.get('APPOINTMENTS_API_TOKEN', '')}"}
     try:
-        response = httpx.delete(f"{base}/{document}/", headers=headers, timeout=5.0)
+        # The customer typed it: one path segment, whatever it holds.
+        response = httpx.delete(f"{base}/{quote(document, safe='')}/", headers=headers, timeout=5.0)
     except httpx.HTTPError as error:
         raise FunctionFailed(f"The appointments API did not answer: {error}") from error
     if response.status_code != 200:

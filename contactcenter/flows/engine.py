@@ -327,11 +327,13 @@ def _run_widget(execution: Execution, state: dict) -> Outcome:
     if kind == "make-http-request":
         return widgets.make_http_request(run, execution.step_count)
     if kind == "run-function":
-        from contactcenter.flows.selectors import function_environment
+        from contactcenter.flows.selectors import FunctionUnavailable, function_environment
 
-        return widgets.run_function(
-            run, execution.step_count, function_environment(run.prop("function"))
-        )
+        try:
+            environment = function_environment(run.prop("function"))
+        except FunctionUnavailable as unavailable:
+            environment = str(unavailable)
+        return widgets.run_function(run, execution.step_count, environment)
     if kind == "run-subflow":
         return _run_subflow(run)
     if kind == "send-to-agent":

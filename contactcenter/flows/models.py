@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from messaging.addresses import AddressError, parse_address
 from messaging.models import Account, Conversation, Message, MessagingService, Sender
 from messaging.sids import sid_default
 
@@ -92,6 +93,14 @@ class Flow(models.Model):
             isinstance(a, str) for a in self.test_addresses
         ):
             raise ValidationError({"test_addresses": _("A list of addresses (strings).")})
+        # Stored canonical, as inbound messages carry them (+14155550123, whatsapp:+…).
+        normalized = []
+        for raw in self.test_addresses:
+            try:
+                normalized.append(parse_address(raw).value)
+            except AddressError as error:
+                raise ValidationError({"test_addresses": str(error)}) from error
+        self.test_addresses = normalized
 
 
 class FlowRevision(models.Model):

@@ -2,6 +2,7 @@
 the allow-list and the functions' settings."""
 
 import json
+import logging
 
 from django.conf import settings
 
@@ -17,6 +18,8 @@ from contactcenter.flows.models import (
 from messaging import crypto
 from messaging.caching import TtlCache
 from messaging.models import Sender
+
+log = logging.getLogger(__name__)
 
 # The inbound path asks this for every message; attachments change rarely.
 _attachments = TtlCache(seconds=5, max_size=10_000)
@@ -69,18 +72,41 @@ def allowed_hosts() -> list[str]:
     return hosts + list(getattr(settings, "FLOWS_HTTP_ALLOWED_HOSTS", []))
 
 
-def function_environment(name: str) -> dict[str, str] | None:
-    """The function's variables and secrets, or None when no admin has enabled it."""
+class FunctionUnavailable(Exception):
+    """The function may not run: not enabled, or its secrets cannot be read."""
+
+
+def function_environment(name: str) -> dict[str, str]:
+    """The function's variables and secrets; FunctionUnavailable saying why it may not run."""
     config = FlowFunctionConfig.objects.filter(name=name, enabled=True).first()
     if config is None:
-        return None
-    return {**config.environment, **function_secrets(config)}
+        raise FunctionUnavailable(
+            f"The function {name!r} is not enabled in the admin (Flow functions)."
+        )
+    try:
+        secrets = _decrypted(config)
+    except (ValueError, TypeError, crypto.SecretUnreadable) as error:
+        raise FunctionUnavailable(
+            f"The secrets of the function {name!r} cannot be read (the encryption key "
+            "changed?): set them again in the admin."
+        ) from error
+    return {**config.environment, **secrets}
+
+
+def _decrypted(config: FlowFunctionConfig) -> dict[str, str]:
+    if not config.secrets_encrypted:
+        return {}
+    secrets = json.loads(crypto.decrypt(config.secrets_encrypted))
+    if not isinstance(secrets, dict):
+        raise ValueError("secrets are not an object")
+    return secrets
 
 
 def function_secrets(config: FlowFunctionConfig) -> dict[str, str]:
-    if not config.secrets_encrypted:
-        return {}
     try:
-        return json.loads(crypto.decrypt(config.secrets_encrypted))
-    except (ValueError, TypeError):
+        return _decrypted(config)
+    except (ValueError, TypeError, crypto.SecretUnreadable):
+        # A changed encryption key: the function runs without them (and says so when it
+        # reads one); an admin sets them again.
+        log.warning("flow function %s: its secrets cannot be read", config.name)
         return {}

@@ -245,14 +245,11 @@ def make_http_request(run: WidgetRun, token: int) -> Outcome:
     return _io(run, IoRequest(kind="http", token=token, http=call))
 
 
-def run_function(run: WidgetRun, token: int, environment: dict[str, str] | None) -> Outcome:
+def run_function(run: WidgetRun, token: int, environment: dict[str, str] | str) -> Outcome:
+    """`environment` is the function's variables and secrets, or why it may not run."""
     name = run.prop("function")
-    if environment is None:
-        return Outcome(
-            "fail",
-            {"status_code": 500, "error": f"The function {name!r} is not enabled."},
-            error=f"The function {name!r} is not enabled in the admin (Flow functions).",
-        )
+    if isinstance(environment, str):
+        return Outcome("fail", {"status_code": 500, "error": environment}, error=environment)
     request = IoRequest(
         kind="function",
         token=token,

@@ -207,7 +207,9 @@ def test_a_function_no_admin_enabled_does_not_run(flows, lookup_function):
     _function_flow(flows)
     flows.say("A-7")
     assert lookup_function == []
-    assert flows.replies() == ["failed 500: The function 'test_lookup' is not enabled."]
+    assert flows.replies() == [
+        "failed 500: The function 'test_lookup' is not enabled in the admin (Flow functions)."
+    ]
 
 
 def test_a_function_past_its_timeout_fails(flows, lookup_function, monkeypatch):

@@ -78,3 +78,37 @@ def test_a_reply_handled_by_two_workers_at_once_is_taken_once(live_flows):
     assert live_flows.replies() == ["?", "thanks"]
     assert Step.objects.filter(inbound_message=reply).count() == 1
     assert Execution.objects.get(flow=flow).status == "ended"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+def test_two_rest_starts_for_one_pair_at_once_make_one_execution_and_a_409(live_flows):
+    from contactcenter.flows.services import FlowError, execution_start_rest
+
+    flow = live_flows.flow(
+        state(
+            "ask",
+            "send-and-wait-for-reply",
+            [go("incomingMessage"), go("timeout"), go("deliveryFailure")],
+            body="Hi {{flow.data.name}}?",
+        ),
+        attach=False,
+    )
+
+    def start(name):
+        try:
+            return execution_start_rest(
+                flow=flow,
+                to="+14155550123",
+                from_=live_flows.sender.address,
+                parameters={"name": name},
+            ).sid
+        except FlowError as error:
+            return error
+
+    outcomes = _in_threads(lambda: start("A"), lambda: start("B"))
+    (winner,) = [o for o in outcomes if isinstance(o, str)]
+    (refused,) = [o for o in outcomes if isinstance(o, FlowError)]
+    assert (refused.status, refused.code) == (409, 20409)
+    assert refused.extra["details"]["conflicting_execution_sid"] == winner
+    assert list(Execution.objects.values_list("sid", flat=True)) == [winner]
+    assert len(live_flows.replies()) == 1
