@@ -241,7 +241,7 @@ def _summary(state: _State) -> str:
     """One line saying what the widget does, for the types where that fits."""
     props = state.props
     if state.type in ("send-message", "send-and-wait-for-reply"):
-        return _one_line(props.get("body"))
+        return _one_line(_without_tags(_str(props.get("body"))))
     if state.type == "split-based-on":
         return _one_line(props.get("input"))
     if state.type == "run-function":
@@ -254,6 +254,17 @@ def _summary(state: _State) -> str:
     if state.type == "run-subflow":
         return _one_line(props.get("flow_sid"))
     return ""
+
+
+_LIQUID_TAG = re.compile(r"\{%.*?%\}", re.S)
+
+
+def _without_tags(text: str) -> str:
+    """A body's text without Liquid tags ({% if %}…): the words, not the machinery. A body
+    with one branch per language shows the first branch."""
+    first = _LIQUID_TAG.split(text)
+    words = [part for part in first if part.strip()]
+    return words[0] if words else text
 
 
 def _host(url: Any) -> str:

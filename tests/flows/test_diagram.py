@@ -529,3 +529,17 @@ def _assert_no_overlap(boxes: dict[str, tuple[float, float]]) -> None:
         for b, (bx, by) in items[:i]:
             apart = abs(ax - bx) >= BOX_W or abs(ay - by) >= BOX_H
             assert apart, f"{a} overlaps {b}"
+
+
+def test_a_bilingual_body_shows_its_first_branchs_words_not_the_liquid_tags():
+    body = "{% if flow.variables.language == 'es' %}Hola, ¿qué tal?{% else %}Hi there{% endif %}"
+    definition = {
+        "initial_state": "Trigger",
+        "states": [
+            _state("Trigger", "trigger", [{"event": "incomingMessage", "next": "hello"}]),
+            _state("hello", "send-message", [], body=body),
+        ],
+    }
+    texts = _texts(_states(_parse(flow_diagram_svg(definition)))["hello"])
+    assert "Hola, ¿qué tal?" in texts
+    assert not any("{%" in text for text in texts)
