@@ -186,7 +186,7 @@ class Execution(models.Model):
     sid = models.CharField(max_length=34, unique=True, default=sid_default("FN"), editable=False)
     flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="executions")
     revision = models.ForeignKey(
-        FlowRevision, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        FlowRevision, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
     # Set when a test address runs the draft: the draft as it was when the execution began.
     draft_definition = models.JSONField(null=True, blank=True)
