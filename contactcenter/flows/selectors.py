@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 # The inbound path asks this for every message; attachments change rarely.
 _attachments = TtlCache(seconds=5, max_size=10_000)
+_revisions = TtlCache(seconds=3600, max_size=1_000)
 
 
 def flow_for_sender(sender: Sender | None) -> Flow | None:
@@ -46,6 +47,7 @@ def _attached(sender: Sender) -> Flow | None:
 
 def attachments_cache_clear() -> None:
     _attachments.clear()
+    _revisions.clear()
 
 
 def revision_for(flow: Flow, contact_address: str) -> tuple[FlowRevision | None, bool]:
@@ -53,7 +55,13 @@ def revision_for(flow: Flow, contact_address: str) -> tuple[FlowRevision | None,
     revision, or nothing when the flow was never published."""
     if contact_address in (flow.test_addresses or []):
         return None, True
-    revision = FlowRevision.objects.filter(flow=flow, revision=flow.published_revision).first()
+    if not flow.published_revision:
+        return None, False
+    # Revisions never change: keyed by the flow's sid (unique, never reused) and number.
+    revision = _revisions.get(
+        (flow.sid, flow.published_revision),
+        lambda: FlowRevision.objects.filter(flow=flow, revision=flow.published_revision).first(),
+    )
     return revision, False
 
 

@@ -9,11 +9,13 @@ takes it away from the flows until its task is done.
 import dataclasses
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from contactcenter.desk.services import conversation_live_handoff
+from contactcenter.desk.services import LIVE_TASK_STATES, conversation_live_handoff
 from contactcenter.flows import engine
 from contactcenter.flows.context import message_fields
 from contactcenter.flows.definition import validate_definition
@@ -34,6 +36,10 @@ from messaging.statuses import Status
 log = logging.getLogger(__name__)
 
 TICK_BATCH = 200
+# Inbound messages whose task was lost (broker down at commit, worker killed) are picked up
+# once they are this old, for this long.
+SWEEP_AFTER = timedelta(seconds=30)
+SWEEP_WINDOW = timedelta(minutes=10)
 
 
 @dataclass
@@ -92,7 +98,9 @@ def flow_inbound_handle(message_id: int) -> str:
     """Give an inbound message to its flow. Returns what happened (for logs and tests).
     Safe to run twice for one message: its step is unique."""
     message = (
-        Message.objects.select_related("sender", "sender__service", "account", "service", "contact")
+        Message.objects.select_related(
+            "sender", "sender__service", "account", "service", "contact", "conversation"
+        )
         .filter(pk=message_id, direction=Direction.INBOUND)
         .first()
     )
@@ -261,7 +269,31 @@ def flows_tick(*, batch: int = TICK_BATCH) -> dict[str, int]:
     )
     for pk in expired:
         _safely(engine.execution_expire, pk)
-    return {"timeouts": fired, "expired": len(expired)}
+    swept = sum(
+        1 for pk in inbound_missed(now=now, batch=batch) if _safely(flow_inbound_handle, pk)
+    )
+    return {"timeouts": fired, "expired": len(expired), "swept": swept}
+
+
+def inbound_missed(*, now, batch: int = TICK_BATCH) -> list[int]:
+    """Recent inbound messages on senders that have a flow which no flow has taken (no step)
+    and no agent holds: their task never ran. One query."""
+    attached = Sender.objects.filter(
+        Q(flow_attachment__isnull=False) | Q(service__flow_attachment__isnull=False)
+    )
+    return list(
+        Message.objects.filter(
+            direction=Direction.INBOUND,
+            date_created__gte=now - SWEEP_WINDOW,
+            date_created__lte=now - SWEEP_AFTER,
+            flow_step__isnull=True,
+            opt_out_type="",
+            sender__in=attached,
+        )
+        .exclude(conversation__handoffs__task__assignment_status__in=LIVE_TASK_STATES)
+        .order_by("id")
+        .values_list("pk", flat=True)[:batch]
+    )
 
 
 def _safely(action, pk: int) -> bool:

@@ -368,6 +368,18 @@ def test_send_to_agent_creates_the_routing_task_and_the_flow_leaves(flows):
     # While the task is live, the customer's messages are the agents', not the bot's.
     assert flows.say("hello?") == "the conversation is with the agents"
     assert flow.executions.count() == 1
+    # Nor does the tick's sweep of lost messages hand it to the bot later.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from contactcenter.flows.services import flows_tick
+    from messaging.models import Message
+
+    Message.objects.filter(direction="inbound").update(
+        date_created=timezone.now() - timedelta(seconds=60)
+    )
+    assert flows_tick()["swept"] == 0
 
 
 def test_after_the_task_is_done_the_flow_answers_again(flows):

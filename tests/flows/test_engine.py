@@ -132,7 +132,7 @@ def test_the_reply_timeout_is_stored_and_fired_by_the_tick(flows):
     )
     flows.say("hola")
     execution = last_execution(flow)
-    assert flows_tick() == {"timeouts": 0, "expired": 0}  # not due yet
+    assert flows_tick() == {"timeouts": 0, "expired": 0, "swept": 0}  # not due yet
 
     Execution.objects.filter(pk=execution.pk).update(
         wait_until=timezone.now() - timedelta(seconds=1)
@@ -460,3 +460,21 @@ def test_ending_an_execution_on_request(flows):
     execution.refresh_from_db()
     assert (execution.status, execution.ended_reason) == (ExecutionStatus.ENDED, "because")
     assert not engine.execution_end(execution.pk, reason="again")
+
+
+def test_the_tick_gives_the_flow_an_inbound_message_whose_task_was_lost(flows):
+    from messaging.models import Message
+
+    flow = flows.flow(send("hello", "Hello {{trigger.message.Body}}"))
+    lost = flows.inbound("lost")  # stored, but its task never ran (broker down, say)
+    too_old = flows.inbound("ancient", customer=OTHER)
+    now = timezone.now()
+    Message.objects.filter(pk=lost.pk).update(date_created=now - timedelta(seconds=45))
+    Message.objects.filter(pk=too_old.pk).update(date_created=now - timedelta(hours=1))
+    fresh = flows.inbound("fresh", customer="+14155550125")  # its task may still be coming
+
+    assert flows_tick()["swept"] == 1
+    assert flows.replies() == ["Hello lost"]
+    assert flow.executions.count() == 1
+    assert Step.objects.filter(inbound_message=fresh).count() == 0
+    assert flows_tick()["swept"] == 0  # taken: it has its step now
