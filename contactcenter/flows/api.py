@@ -68,16 +68,21 @@ def execution_json(execution: Execution) -> dict:
     }
 
 
+def request_params(request: HttpRequest) -> dict:
+    """The request's parameters: Twilio's form encoding, or a JSON object."""
+    if request.content_type != "application/json":
+        return request.POST.dict()
+    try:
+        data = json.loads(request.body or b"{}")
+    except ValueError as error:
+        raise FlowError(20422, 400, f"The body is not JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise FlowError(20422, 400, "The body must be a JSON object.")
+    return data
+
+
 def _parameters(request: HttpRequest) -> tuple[str, str, dict]:
-    if request.content_type == "application/json":
-        try:
-            data = json.loads(request.body or b"{}")
-        except ValueError as error:
-            raise FlowError(20422, 400, f"The body is not JSON: {error}") from error
-        if not isinstance(data, dict):
-            raise FlowError(20422, 400, "The body must be a JSON object.")
-    else:
-        data = request.POST
+    data = request_params(request)
     raw = data.get("Parameters") or {}
     if isinstance(raw, str):
         try:
@@ -140,13 +145,7 @@ def _execution(flow: Flow, sid: str) -> Execution:
 def execution_detail(request: HttpRequest, flow: Flow, execution_sid: str) -> JsonResponse:
     execution = _execution(flow, execution_sid)
     if request.method == "POST":
-        status = request.POST.get("Status")
-        if request.content_type == "application/json":
-            try:
-                status = (json.loads(request.body or b"{}") or {}).get("Status")
-            except (ValueError, AttributeError):
-                status = None
-        if status != "ended":
+        if request_params(request).get("Status") != "ended":
             raise FlowError(20422, 400, "Status must be 'ended'.", "Status")
         engine.execution_end(execution.pk, reason="Ended through the API.")
         execution.refresh_from_db()

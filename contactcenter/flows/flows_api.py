@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from contactcenter.flows.api import request_params
 from contactcenter.flows.models import ExecutionStatus, Flow, FlowRevision
 from contactcenter.flows.services import FlowError, definition_errors, flow_publish
 from contactcenter.flows.studio import studio_import
@@ -74,15 +75,7 @@ def revision_json(revision: FlowRevision) -> dict:
 def _params(request: HttpRequest) -> dict:
     if len(request.body) > MAX_DEFINITION_BYTES:
         raise FlowError(20422, 400, "The request is larger than 1 MB.")
-    if request.content_type == "application/json":
-        try:
-            data = json.loads(request.body or b"{}")
-        except ValueError as error:
-            raise FlowError(20422, 400, f"The body is not JSON: {error}") from error
-        if not isinstance(data, dict):
-            raise FlowError(20422, 400, "The body must be a JSON object.")
-        return data
-    return request.POST.dict()
+    return request_params(request)
 
 
 def _text(params: dict, name: str, *, required: bool = False, limit: int = 64) -> str | None:

@@ -141,6 +141,13 @@ def _deliver_or_start(message: Message) -> str:
     start = engine.Start(
         event="incomingMessage", trigger={"message": message_fields(message)}, message=message
     )
+    execution = _start(flow, revision, contact, business, start, message.conversation)
+    return f"started {execution.sid}"
+
+
+def _start(flow, revision, contact, business, start, conversation) -> Execution:
+    """Create the execution and run it from its trigger; its outside calls after commit.
+    IntegrityError when the pair already has an active execution of this flow."""
     with transaction.atomic():
         execution = engine.execution_create(
             flow=flow,
@@ -148,11 +155,11 @@ def _deliver_or_start(message: Message) -> str:
             contact_address=contact,
             business_address=business,
             start=start,
-            conversation=message.conversation,
+            conversation=conversation,
         )
         io = engine.execution_begin(execution, start)
     engine.perform_calls(execution.pk, io)
-    return f"started {execution.sid}"
+    return execution
 
 
 def flow_status_handle(message_id: int, status: str) -> None:
@@ -187,35 +194,24 @@ def execution_start_rest(
     revision, draft = revision_for(flow, contact)
     if revision is None and not draft:
         raise FlowError(20422, 400, f"The flow {flow.sid} has no published revision.")
-    active = Execution.objects.filter(
-        flow=flow, status=ExecutionStatus.ACTIVE, contact_address=contact, business_address=business
-    ).first()
+    active = _active(flow, contact, business)
     if active is not None:
         raise _conflict(flow, active)
     request = {"To": contact, "From": business, "Parameters": parameters or {}}
     start = engine.Start(event="incomingRequest", trigger={"request": request}, data=parameters)
+    conversation = _open_conversation(flow, contact, business)
     try:
-        with transaction.atomic():
-            execution = engine.execution_create(
-                flow=flow,
-                revision=revision,
-                contact_address=contact,
-                business_address=business,
-                start=start,
-                conversation=_open_conversation(flow, contact, business),
-            )
-            io = engine.execution_begin(execution, start)
+        execution = _start(flow, revision, contact, business, start, conversation)
     except IntegrityError:
-        active = Execution.objects.filter(
-            flow=flow,
-            status=ExecutionStatus.ACTIVE,
-            contact_address=contact,
-            business_address=business,
-        ).first()
-        raise _conflict(flow, active) from None
-    engine.perform_calls(execution.pk, io)
+        raise _conflict(flow, _active(flow, contact, business)) from None
     execution.refresh_from_db()
     return execution
+
+
+def _active(flow: Flow, contact: str, business: str) -> Execution | None:
+    return Execution.objects.filter(
+        flow=flow, status=ExecutionStatus.ACTIVE, contact_address=contact, business_address=business
+    ).first()
 
 
 def _conflict(flow: Flow, active: Execution | None) -> FlowError:

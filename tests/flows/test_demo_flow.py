@@ -11,20 +11,12 @@ from contactcenter.core.demo import demo_seed
 from contactcenter.desk.models import Handoff
 from contactcenter.flows.models import DemoAppointment, Execution, FlowFunctionConfig
 from messaging.models import Direction, Message, Sender
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 WHATSAPP = "whatsapp:+14155550199"
 MESSENGER = "messenger:100200300"
-
-
-def wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 class Customer:

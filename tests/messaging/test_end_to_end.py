@@ -1,25 +1,15 @@
 """The whole outbound path on a real Celery worker: route, send to the simulator, delivery
 receipt, signed status callbacks."""
 
-import time
-
 import pytest
 from twilio.request_validator import RequestValidator
 
 from messaging.models import Message, StatusCallback
 from messaging.services.messages import MessageRequest, message_create
 from tests.support.http import RecordingServer
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_message_through_a_service_is_delivered_and_every_change_called_back(

@@ -2,7 +2,6 @@
 and the event callback is delivered, signed."""
 
 import json
-import time
 from datetime import timedelta
 
 import pytest
@@ -12,17 +11,9 @@ from routing.models import CallbackState, Event, Reservation
 from routing.services import config, tasks
 from routing.tasks import routing_tick
 from tests.support.http import RecordingServer
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_tick_and_callbacks_run_on_a_real_worker(
