@@ -8,6 +8,7 @@ same widget more than 10 times in a row, 30 days.
 
 import time
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -136,62 +137,74 @@ def _waiting_state(execution: Execution, waiting: str) -> tuple[dict, dict] | No
     return (states, state) if state is not None else None
 
 
-def execution_reply(execution_id: int, message: Message) -> bool:
-    """Deliver a customer's message to the execution waiting for it. False: it was not
-    waiting for a reply (the message is logged on it as not taken)."""
-    with transaction.atomic():
-        execution = _locked(execution_id)
-        if execution is None or Step.objects.filter(inbound_message=message).exists():
-            return False  # ended meanwhile, or another worker took this message first
-        found = _waiting_state(execution, Waiting.REPLY)
-        if found is None:
-            _log_ignored(execution, message)
-            return False
-        states, state = found
-        outcome = widgets.resume_reply(_run_for(execution, state), message)
-        io = _advance(execution, states, state, outcome)
-    perform_calls(execution.pk, io)
-    return True
+# What a resumption does with the locked execution and the state it stands in: the outcome
+# to record, or None when this resumption no longer applies (it changed meanwhile).
+OutcomeFor = Callable[[Execution, dict], Outcome | None]
 
 
-def execution_timeout(execution_id: int) -> bool:
-    """The tick found the execution's wait past its deadline."""
+def _resume(execution_id: int, outcome_for: OutcomeFor) -> tuple[bool, IoRequest | None]:
+    """Lock the execution, record `outcome_for`'s outcome for its current widget and run on.
+    (resumed, the outside call it now waits for)."""
     with transaction.atomic():
         execution = _locked(execution_id)
-        if execution is None or execution.wait_until is None:
-            return False
-        if execution.wait_until > timezone.now():
-            return False
+        if execution is None:
+            return False, None
         states, _initial = execution_states(execution)
         state = states.get(execution.current_state)
         if state is None:
             _finish(execution, ExecutionStatus.FAILED, "The waiting widget is gone.")
-            return True
+            return False, None
+        outcome = outcome_for(execution, state)
+        if outcome is None:
+            return False, None
+        return True, _advance(execution, states, state, outcome)
+
+
+def _resume_and_call(execution_id: int, outcome_for: OutcomeFor) -> bool:
+    resumed, io = _resume(execution_id, outcome_for)
+    perform_calls(execution_id, io)
+    return resumed
+
+
+def execution_reply(execution_id: int, message: Message) -> bool:
+    """Deliver a customer's message to the execution waiting for it. False: it was not
+    waiting for a reply (the message is logged on it as not taken)."""
+
+    def outcome_for(execution: Execution, state: dict) -> Outcome | None:
+        if Step.objects.filter(inbound_message=message).exists():
+            return None  # another worker took this message first
+        if execution.waiting != Waiting.REPLY:
+            _log_ignored(execution, message)
+            return None
+        return widgets.resume_reply(_run_for(execution, state), message)
+
+    return _resume_and_call(execution_id, outcome_for)
+
+
+def execution_timeout(execution_id: int) -> bool:
+    """The tick found the execution's wait past its deadline."""
+
+    def outcome_for(execution: Execution, state: dict) -> Outcome | None:
+        if execution.wait_until is None or execution.wait_until > timezone.now():
+            return None
         if execution.waiting == Waiting.REPLY:
-            outcome = widgets.resume_timeout(_run_for(execution, state))
-        elif execution.waiting == Waiting.IO:
-            outcome = widgets.io_lost(state["type"])
-        else:
-            return False
-        io = _advance(execution, states, state, outcome)
-    perform_calls(execution.pk, io)
-    return True
+            return widgets.resume_timeout(_run_for(execution, state))
+        if execution.waiting == Waiting.IO:
+            return widgets.io_lost(state["type"])
+        return None
+
+    return _resume_and_call(execution_id, outcome_for)
 
 
 def execution_delivery_failed(execution_id: int, message: Message) -> bool:
     """The message a send-and-wait is waiting behind failed: take deliveryFailure."""
-    with transaction.atomic():
-        execution = _locked(execution_id)
-        if execution is None or execution.wait_message_id != message.pk:
-            return False
-        found = _waiting_state(execution, Waiting.REPLY)
-        if found is None:
-            return False
-        states, state = found
-        outcome = widgets.resume_delivery_failure(_run_for(execution, state), message)
-        io = _advance(execution, states, state, outcome)
-    perform_calls(execution.pk, io)
-    return True
+
+    def outcome_for(execution: Execution, state: dict) -> Outcome | None:
+        if execution.wait_message_id != message.pk or execution.waiting != Waiting.REPLY:
+            return None
+        return widgets.resume_delivery_failure(_run_for(execution, state), message)
+
+    return _resume_and_call(execution_id, outcome_for)
 
 
 def execution_end(execution_id: int, *, reason: str) -> bool:
@@ -221,15 +234,12 @@ def _perform(io: IoRequest) -> Any:
 
 
 def _io_returned(execution_id: int, io: IoRequest, result: Any) -> IoRequest | None:
-    with transaction.atomic():
-        execution = _locked(execution_id)
-        if execution is None or execution.step_count != io.token:
+    def outcome_for(execution: Execution, state: dict) -> Outcome | None:
+        if execution.step_count != io.token or execution.waiting != Waiting.IO:
             return None  # ended meanwhile, or the tick already gave up on this call
-        found = _waiting_state(execution, Waiting.IO)
-        if found is None:
-            return None
-        states, state = found
-        return _advance(execution, states, state, widgets.io_outcome(io.kind, result))
+        return widgets.io_outcome(io.kind, result)
+
+    return _resume(execution_id, outcome_for)[1]
 
 
 # ---------------------------------------------------------------- the loop
