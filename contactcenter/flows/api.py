@@ -11,36 +11,54 @@ from django.views.decorators.csrf import csrf_exempt
 from contactcenter.flows import engine
 from contactcenter.flows.models import Execution, ExecutionStatus, Flow
 from contactcenter.flows.services import FlowError, execution_start_rest
-from messaging.api.auth import authenticate
+from messaging.api.auth import Principal, authenticate
+from messaging.api.twilio import error_response
 from messaging.errors import MessagingError
 
 BASE = "/v2/Flows"
 PAGE_SIZE = 50
 
 
-def _error(error: FlowError | MessagingError) -> JsonResponse:
-    if isinstance(error, MessagingError):
-        return JsonResponse(error.as_twilio(), status=error.http_status)
-    return JsonResponse(error.as_twilio(), status=error.status)
+def flows_endpoint(methods: tuple[str, ...]):
+    """Method check, Basic auth (the view gets the principal), Twilio's error body for
+    FlowError and MessagingError (messaging's renderer: 401 names the realm)."""
 
-
-def studio_endpoint(methods: tuple[str, ...]):
     def decorate(view):
         @csrf_exempt
         @wraps(view)
-        def wrapper(request: HttpRequest, flow_sid: str, **kwargs):
+        def wrapper(request: HttpRequest, **kwargs):
             try:
                 if request.method not in methods:
                     raise FlowError(20004, 405, f"Method {request.method} not allowed.")
                 principal = authenticate(request.headers.get("Authorization", ""))
-                flow = Flow.objects.filter(account=principal.account, sid=flow_sid).first()
-                if flow is None:
-                    raise FlowError(20404, 404, f"Flow {flow_sid} was not found.")
-                return view(request, flow, **kwargs)
-            except (FlowError, MessagingError) as error:
-                return _error(error)
+                return view(request, principal, **kwargs)
+            except MessagingError as error:
+                return error_response(error)
+            except FlowError as error:
+                return JsonResponse(error.as_twilio(), status=error.status)
 
         return wrapper
+
+    return decorate
+
+
+def account_flow(principal: Principal, sid: str) -> Flow:
+    flow = Flow.objects.select_related("account").filter(account=principal.account, sid=sid).first()
+    if flow is None:
+        raise FlowError(20404, 404, f"Flow {sid} was not found.")
+    return flow
+
+
+def studio_endpoint(methods: tuple[str, ...]):
+    """flows_endpoint for views under one flow: they get the account's flow in the path."""
+
+    def decorate(view):
+        @flows_endpoint(methods)
+        @wraps(view)
+        def with_flow(request: HttpRequest, principal: Principal, flow_sid: str, **kwargs):
+            return view(request, account_flow(principal, flow_sid), **kwargs)
+
+        return with_flow
 
     return decorate
 

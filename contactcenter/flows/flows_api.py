@@ -4,41 +4,18 @@
 Errors list every problem with its path (`details.errors`)."""
 
 import json
-from functools import wraps
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 
-from contactcenter.flows.api import request_params
+from contactcenter.flows.api import account_flow, flows_endpoint, request_params
 from contactcenter.flows.models import ExecutionStatus, Flow, FlowRevision
 from contactcenter.flows.services import FlowError, definition_errors, flow_publish
 from contactcenter.flows.studio import studio_import
-from messaging.api.auth import Principal, authenticate
-from messaging.errors import MessagingError
+from messaging.api.auth import Principal
 
 BASE = "/v2/Flows"
 MAX_DEFINITION_BYTES = 1024 * 1024
-
-
-def flows_endpoint(methods: tuple[str, ...]):
-    def decorate(view):
-        @csrf_exempt
-        @wraps(view)
-        def wrapper(request: HttpRequest, **kwargs):
-            try:
-                if request.method not in methods:
-                    raise FlowError(20004, 405, f"Method {request.method} not allowed.")
-                principal = authenticate(request.headers.get("Authorization", ""))
-                return view(request, principal, **kwargs)
-            except MessagingError as error:
-                return JsonResponse(error.as_twilio(), status=error.http_status)
-            except FlowError as error:
-                return JsonResponse(error.as_twilio(), status=error.status)
-
-        return wrapper
-
-    return decorate
 
 
 def flow_json(flow: Flow) -> dict:
@@ -155,20 +132,13 @@ def flows(request: HttpRequest, principal: Principal) -> JsonResponse:
     return JsonResponse(flow_json(flow), status=201)
 
 
-def _flow(principal: Principal, sid: str) -> Flow:
-    flow = Flow.objects.select_related("account").filter(account=principal.account, sid=sid).first()
-    if flow is None:
-        raise FlowError(20404, 404, f"Flow {sid} was not found.")
-    return flow
-
-
 def _by(principal: Principal) -> str:
     return principal.api_key.sid if principal.api_key else principal.account.sid
 
 
 @flows_endpoint(("GET", "POST", "DELETE"))
 def flow_detail(request: HttpRequest, principal: Principal, flow_sid: str) -> HttpResponse:
-    flow = _flow(principal, flow_sid)
+    flow = account_flow(principal, flow_sid)
     if request.method == "DELETE":
         if flow.executions.filter(status=ExecutionStatus.ACTIVE).exists():
             raise FlowError(20409, 409, f"Flow {flow.sid} has active executions: end them first.")
@@ -196,7 +166,7 @@ def flow_detail(request: HttpRequest, principal: Principal, flow_sid: str) -> Ht
 
 @flows_endpoint(("GET",))
 def flow_revisions(request: HttpRequest, principal: Principal, flow_sid: str) -> JsonResponse:
-    flow = _flow(principal, flow_sid)
+    flow = account_flow(principal, flow_sid)
     revisions = flow.revisions.select_related("flow").order_by("-revision")
     return JsonResponse(
         {"revisions": [revision_json(r) for r in revisions], "meta": {"key": "revisions"}}
@@ -207,7 +177,7 @@ def flow_revisions(request: HttpRequest, principal: Principal, flow_sid: str) ->
 def flow_revision(
     request: HttpRequest, principal: Principal, flow_sid: str, revision: int
 ) -> JsonResponse:
-    flow = _flow(principal, flow_sid)
+    flow = account_flow(principal, flow_sid)
     found = flow.revisions.select_related("flow").filter(revision=revision).first()
     if found is None:
         raise FlowError(20404, 404, f"Flow {flow.sid} has no revision {revision}.")

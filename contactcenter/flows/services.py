@@ -30,6 +30,7 @@ from contactcenter.flows.models import (
 )
 from contactcenter.flows.selectors import active_executions, flow_for_sender, revision_for
 from messaging.addresses import AddressError, parse_address
+from messaging.errors import MORE_INFO
 from messaging.models import Conversation, Direction, Message, Sender
 from messaging.statuses import Status
 
@@ -56,7 +57,7 @@ class FlowError(Exception):
         return {
             "code": self.code,
             "message": self.message,
-            "more_info": f"https://www.twilio.com/docs/errors/{self.code}",
+            "more_info": MORE_INFO.format(code=self.code),
             "status": self.status,
             **self.extra,
         }

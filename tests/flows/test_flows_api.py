@@ -116,10 +116,12 @@ def test_refusals(client, auth, world):
         ).status_code
         == 400
     )
-    assert (
-        client.post("/v2/Flows", {"FriendlyName": "x", "Definition": json.dumps(GOOD)}).status_code
-        == 401
+    unauthenticated = client.post(
+        "/v2/Flows", {"FriendlyName": "x", "Definition": json.dumps(GOOD)}
     )
+    assert unauthenticated.status_code == 401
+    assert unauthenticated["WWW-Authenticate"] == 'Basic realm="contactcenter"'
+
     client.post("/v2/Flows", {"FriendlyName": "x", "Definition": json.dumps(GOOD)}, **auth)
     duplicate = client.post(
         "/v2/Flows", {"FriendlyName": "x", "Definition": json.dumps(GOOD)}, **auth
