@@ -346,3 +346,20 @@ def last_inbound_times(
         .annotate(last=Max("last_inbound_at"))
     )
     return {(c, b): last for c, b, last in rows if (c, b) in pairs}
+
+
+def conversation_open_for(
+    *, account_id: int, contact_address: str, business_address: str
+) -> Conversation | None:
+    """The open conversation between a customer address and a business address (at most one:
+    a partial unique index), with its contact."""
+    return (
+        Conversation.objects.select_related("contact")
+        .filter(
+            account_id=account_id,
+            contact__address=contact_address,
+            business_address=business_address,
+            state=Conversation.State.OPEN,
+        )
+        .first()
+    )

@@ -8,6 +8,7 @@ from django.db import transaction
 from contactcenter.desk.services import HandoffRequest, conversation_handoff
 from contactcenter.flows.widgets import Outcome, WidgetError, WidgetRun
 from messaging.models import Conversation
+from messaging.selectors import conversation_open_for
 from routing.errors import RoutingError
 from routing.models import DEFAULT_TASK_TIMEOUT, MAX_TASK_TIMEOUT
 
@@ -50,22 +51,16 @@ def _failed(message: str) -> Outcome:
 
 
 def _conversation(run: WidgetRun) -> Conversation | None:
+    """The execution's conversation while it is open, else the pair's open one (a REST-started
+    execution may have begun before the conversation existed)."""
     execution = run.execution
-    if execution.conversation_id:
-        conversation = Conversation.objects.select_related("contact").get(
-            pk=execution.conversation_id
-        )
-        if conversation.state == Conversation.State.OPEN:
-            return conversation
-    return (
-        Conversation.objects.select_related("contact")
-        .filter(
-            account=execution.flow.account,
-            contact__address=execution.contact_address,
-            business_address=execution.business_address,
-            state=Conversation.State.OPEN,
-        )
-        .first()
+    conversation = execution.conversation
+    if conversation is not None and conversation.state == Conversation.State.OPEN:
+        return conversation
+    return conversation_open_for(
+        account_id=execution.flow.account_id,
+        contact_address=execution.contact_address,
+        business_address=execution.business_address,
     )
 
 

@@ -31,7 +31,8 @@ from contactcenter.flows.models import (
 from contactcenter.flows.selectors import active_executions, flow_for_sender, revision_for
 from messaging.addresses import AddressError, parse_address
 from messaging.errors import MORE_INFO
-from messaging.models import Conversation, Direction, Message, Sender
+from messaging.models import Direction, Message, Sender
+from messaging.selectors import conversation_open_for
 from messaging.statuses import Status
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,9 @@ def execution_start_rest(
         raise _conflict(flow, active)
     request = {"To": contact, "From": business, "Parameters": parameters or {}}
     start = engine.Start(event="incomingRequest", trigger={"request": request}, data=parameters)
-    conversation = _open_conversation(flow, contact, business)
+    conversation = conversation_open_for(
+        account_id=flow.account_id, contact_address=contact, business_address=business
+    )
     try:
         execution = _start(flow, revision, contact, business, start, conversation)
     except IntegrityError:
@@ -235,15 +238,6 @@ def _address(raw: str, name: str) -> str:
         if name == "From" and str(raw).strip().isalnum():
             return str(raw).strip()
         raise FlowError(21211, 400, f"The {name!r} address {raw} is not valid.", name) from None
-
-
-def _open_conversation(flow: Flow, contact: str, business: str) -> Conversation | None:
-    return Conversation.objects.filter(
-        account_id=flow.account_id,
-        contact__address=contact,
-        business_address=business,
-        state=Conversation.State.OPEN,
-    ).first()
 
 
 # ---------------------------------------------------------------- tick
