@@ -1,4 +1,4 @@
-"""Celery's Django fix-up gets the connection-reuse setting under the literal key it reads."""
+"""Celery's Django fix-up gets the connection-reuse setting (CELERY_DB_REUSE_MAX)."""
 
 from celery.fixups.django import DjangoWorkerFixup
 from django.conf import settings
