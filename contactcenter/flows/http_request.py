@@ -18,8 +18,11 @@ from urllib.parse import urlencode
 
 import httpx
 
-FORM = "application/x-www-form-urlencoded;charset=utf-8"
-JSON = "application/json;charset=utf-8"
+from contactcenter.flows.definition import CONTENT_TYPE_FORM, CONTENT_TYPE_JSON
+
+# The widget's two content types, as the definition catalogue names them.
+FORM = CONTENT_TYPE_FORM
+JSON = CONTENT_TYPE_JSON
 USER_AGENT = "contactcenter-flows/1"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 

@@ -114,14 +114,11 @@ def flow_inbound_handle(message_id: int) -> str:
         return "already handled"
     if message.conversation_id and conversation_live_handoff(message.conversation_id):
         return "the conversation is with the agents"
-    for attempt in range(2):
-        try:
-            return _deliver_or_start(message)
-        except IntegrityError:
-            # Another worker started this pair's execution a moment ago: deliver to it.
-            if attempt:
-                raise
-    return "unreachable"
+    try:
+        return _deliver_or_start(message)
+    except IntegrityError:
+        # Another worker started this pair's execution a moment ago: deliver to it.
+        return _deliver_or_start(message)
 
 
 def _deliver_or_start(message: Message) -> str:

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from contactcenter.flows import liquid
 from contactcenter.flows.context import clipped, message_fields
+from contactcenter.flows.definition import CONTENT_TYPE_FORM, WAIT_TIMEOUT_DEFAULT, WAIT_TIMEOUT_MAX
 from contactcenter.flows.http_request import HttpCall
 from contactcenter.flows.models import Execution, Waiting
 from contactcenter.flows.operators import condition_matches
@@ -23,12 +24,9 @@ from messaging.errors import MessagingError
 from messaging.models import Direction, Message
 from messaging.services.messages import MessageRequest, message_create
 
-DEFAULT_REPLY_TIMEOUT = 3600
-MAX_REPLY_TIMEOUT = 30 * 86400
 IO_TIMEOUT_SECONDS = 10.0
 # An execution whose worker died mid-call is failed by the tick after this much longer.
 IO_GRACE_SECONDS = 60
-FORM = "application/x-www-form-urlencoded;charset=utf-8"
 
 
 class WidgetError(Exception):
@@ -155,7 +153,7 @@ def send_message(run: WidgetRun) -> Outcome:
 
 
 def send_and_wait(run: WidgetRun) -> Outcome:
-    timeout = run.int_prop("timeout", DEFAULT_REPLY_TIMEOUT, 1, MAX_REPLY_TIMEOUT)
+    timeout = run.int_prop("timeout", WAIT_TIMEOUT_DEFAULT, 1, WAIT_TIMEOUT_MAX)
     try:
         message = _send(run)
     except MessagingError as error:
@@ -238,7 +236,7 @@ def make_http_request(run: WidgetRun, token: int) -> Outcome:
     call = HttpCall(
         method=method,
         url=run.prop("url"),
-        content_type=run.prop("content_type") or FORM,
+        content_type=run.prop("content_type") or CONTENT_TYPE_FORM,
         parameters=list(run.pairs("parameters").items()),
         body=run.prop("body"),
     )
