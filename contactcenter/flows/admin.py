@@ -7,6 +7,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -32,7 +33,7 @@ from contactcenter.flows.models import (
     Step,
     default_definition,
 )
-from contactcenter.flows.selectors import function_secrets
+from contactcenter.flows.selectors import draft_is_published, function_secrets
 from contactcenter.flows.services import FlowError, definition_errors, flow_publish
 from contactcenter.flows.studio import studio_export, studio_import
 from messaging import crypto
@@ -201,14 +202,10 @@ class FlowAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("draft"))
     def draft_state(self, flow: Flow) -> str:
-        latest = flow.revisions.filter(revision=flow.published_revision).first()
-        if latest is None:
+        published = draft_is_published(flow)
+        if published is None:
             return gettext("never published")
-        return (
-            gettext("same as published")
-            if latest.definition == flow.definition
-            else gettext("unpublished changes")
-        )
+        return gettext("same as published") if published else gettext("unpublished changes")
 
     @admin.display(description=_("answers on"))
     def answers_on(self, flow: Flow) -> str:
@@ -216,7 +213,17 @@ class FlowAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("active executions"))
     def active_executions(self, flow: Flow) -> int:
-        return flow.executions.filter(status=ExecutionStatus.ACTIVE).count()
+        return flow.active_count
+
+    def get_queryset(self, request):
+        # The list's columns, without a query per row for them.
+        active = Count("executions", filter=Q(executions__status=ExecutionStatus.ACTIVE))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(active_count=active)
+            .prefetch_related("attachments__sender", "attachments__service")
+        )
 
     @admin.display(description=_("diagram"))
     def flow_diagram(self, flow: Flow) -> str:

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from contactcenter.flows.api import account_flow, flows_endpoint, request_params
 from contactcenter.flows.models import ExecutionStatus, Flow, FlowRevision
+from contactcenter.flows.selectors import draft_is_published
 from contactcenter.flows.services import FlowError, definition_errors, flow_publish
 from contactcenter.flows.studio import studio_import
 from messaging.api.auth import Principal
@@ -19,8 +20,7 @@ MAX_DEFINITION_BYTES = 1024 * 1024
 
 
 def flow_json(flow: Flow) -> dict:
-    latest = flow.revisions.filter(revision=flow.published_revision).first()
-    published = latest is not None and latest.definition == flow.definition
+    published = bool(draft_is_published(flow))
     url = f"{BASE}/{flow.sid}"
     return {
         "sid": flow.sid,

@@ -118,3 +118,9 @@ def function_secrets(config: FlowFunctionConfig) -> dict[str, str]:
         # reads one); an admin sets them again.
         log.warning("flow function %s: its secrets cannot be read", config.name)
         return {}
+
+
+def draft_is_published(flow: Flow) -> bool | None:
+    """Whether the draft is what the latest revision publishes; None: never published."""
+    latest = flow.revisions.filter(revision=flow.published_revision).first()
+    return None if latest is None else latest.definition == flow.definition
