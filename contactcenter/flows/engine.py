@@ -20,6 +20,7 @@ from contactcenter.flows import widgets
 from contactcenter.flows.context import new_context
 from contactcenter.flows.definition import ALIASES
 from contactcenter.flows.functions import FunctionCall, function_run
+from contactcenter.flows.handoff import send_to_agent
 from contactcenter.flows.http_request import http_call
 from contactcenter.flows.models import (
     Execution,
@@ -29,6 +30,7 @@ from contactcenter.flows.models import (
     Step,
     Waiting,
 )
+from contactcenter.flows.selectors import FunctionUnavailable, allowed_hosts, function_environment
 from contactcenter.flows.widgets import IoRequest, Outcome, WidgetError, WidgetRun
 from messaging.models import Conversation, Message
 
@@ -226,8 +228,6 @@ def perform_calls(execution_id: int, io: IoRequest | None) -> None:
 
 def _perform(io: IoRequest) -> Any:
     if io.kind == "http":
-        from contactcenter.flows.selectors import allowed_hosts
-
         return http_call(io.http, allowed_hosts=allowed_hosts(), timeout=widgets.IO_TIMEOUT_SECONDS)
     call = FunctionCall(context=io.context, parameters=io.parameters, environment=io.environment)
     return function_run(io.function, call, timeout=widgets.IO_TIMEOUT_SECONDS)
@@ -337,8 +337,6 @@ def _run_widget(execution: Execution, state: dict) -> Outcome:
     if kind == "make-http-request":
         return widgets.make_http_request(run, execution.step_count)
     if kind == "run-function":
-        from contactcenter.flows.selectors import FunctionUnavailable, function_environment
-
         try:
             environment = function_environment(run.prop("function"))
         except FunctionUnavailable as unavailable:
@@ -347,8 +345,6 @@ def _run_widget(execution: Execution, state: dict) -> Outcome:
     if kind == "run-subflow":
         return _run_subflow(run)
     if kind == "send-to-agent":
-        from contactcenter.flows.handoff import send_to_agent
-
         return send_to_agent(run)
     if kind == "trigger":
         raise WidgetError(f"Widget {state['name']}: a transition leads back to the trigger.")
