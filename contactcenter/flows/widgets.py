@@ -12,8 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
-
 from contactcenter.flows import liquid
 from contactcenter.flows.context import clipped, message_fields
 from contactcenter.flows.definition import CONTENT_TYPE_FORM, WAIT_TIMEOUT_DEFAULT, WAIT_TIMEOUT_MAX
@@ -125,8 +123,8 @@ def _send(run: WidgetRun) -> Message:
         tags={"flow": execution.flow.sid, "execution": execution.sid},
         direction=Direction.OUTBOUND_REPLY,
     )
-    with transaction.atomic():
-        return message_create(account=execution.flow.account, request=request, source="flow")
+    # message_create writes in its own atomic block: a refusal leaves nothing behind.
+    return message_create(account=execution.flow.account, request=request, source="flow")
 
 
 def _outbound(message: Message) -> dict:
