@@ -280,3 +280,8 @@ def test_check_condition_value_explains_unusable_values(operator, value, message
 def test_check_condition_value_includes_the_regex_modules_message():
     problem = check_condition_value("regex", "(a")
     assert problem == "The regular expression '(a' does not compile: missing ) at position 2."
+
+
+def test_a_catastrophic_regex_gives_up_as_no_match_instead_of_hanging_the_worker():
+    # (a+)+c against a's and a b backtracks exponentially; the regex timeout stops it.
+    assert matches("regex", "a" * 40 + "b", "(a+)+c") is False
