@@ -1,5 +1,7 @@
 """The shared cast: an admin, a supervisor, two agents and an outsider without a role."""
 
+from pathlib import Path
+
 import pytest
 from django.test import Client
 
@@ -182,3 +184,71 @@ def _hostname() -> str:
 def celery_worker_process(start_celery_worker):
     """A real Celery worker process on the suite's broker; stopped (and waited for) after."""
     return start_celery_worker()
+
+
+DAPHNE_APP = "contactcenter.asgi:application"
+
+
+@pytest.fixture(scope="session")
+def collected_static():
+    """`collectstatic` once per session into the suite's DATA_DIR: a daphne process started
+    by a test runs the production settings, whose static storage needs the manifest."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.processes import ROOT
+
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env={**os.environ},
+        check=True,
+    )
+
+
+@pytest.fixture
+def daphne_server(transactional_db, settings, collected_static):
+    """The real web + websocket server (daphne, production settings) on a free port, on the
+    test database and the suite's Redis; for browser journeys that need websockets."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    import urllib.request
+    from types import SimpleNamespace
+
+    from tests.support.processes import ROOT, free_port
+
+    port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix="cc-daphne-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), DAPHNE_APP],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "DATABASE_URL": _test_database_url(),
+            "DELIVERY_KEY_PREFIX": settings.DELIVERY_KEY_PREFIX,
+        },
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        assert process.poll() is None, Path(log.name).read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                break
+        except OSError:
+            assert time.monotonic() < deadline, "daphne did not answer within 30 s"
+            time.sleep(0.2)
+    yield SimpleNamespace(url=url, process=process, log=Path(log.name))
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from contactcenter.accounts.roles import Role
 from contactcenter.accounts.services import user_ensure_with_role
+from contactcenter.desk.demo import demo_desk_seed
 from contactcenter.flows.demo import demo_flows_seed
 from messaging import crypto
 from messaging.models import (
@@ -76,6 +77,7 @@ def demo_seed() -> None:
     demo_routing_seed()
     chat_senders = [s for s in senders if s.kind in ("whatsapp", "messenger_page")]
     demo_flows_seed(account, service=service, senders=chat_senders)
+    demo_desk_seed()
 
 
 DEMO_WORKSPACE = "Customer support"
