@@ -207,48 +207,77 @@ def collected_static():
     )
 
 
+class DaphneServer:
+    """daphne (production settings) on a fixed port; `restart()` drops every websocket."""
+
+    def __init__(self, env: dict[str, str]):
+        import tempfile
+
+        from tests.support.processes import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
+        self.log = Path(tempfile.mkstemp(prefix="cc-daphne-", suffix=".log")[1])
+        self.process = None
+
+    def start(self) -> None:
+        import subprocess
+        import sys
+        import time
+        import urllib.error
+        import urllib.request
+
+        from tests.support.processes import ROOT
+
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [*command, DAPHNE_APP], cwd=ROOT, env=self.env, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2):
+                    return
+            except urllib.error.HTTPError:
+                return  # it answers (503 until a Celery worker runs): it is up
+            except OSError:
+                assert time.monotonic() < deadline, "daphne did not answer within 30 s"
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
 @pytest.fixture
 def daphne_server(transactional_db, settings, collected_static):
-    """The real web + websocket server (daphne, production settings) on a free port, on the
-    test database and the suite's Redis; for browser journeys that need websockets."""
+    """The real web + websocket server on the test database and the suite's Redis, for
+    browser journeys that need websockets."""
     import os
-    import subprocess
-    import sys
-    import tempfile
-    import time
-    import urllib.request
-    from types import SimpleNamespace
 
-    from tests.support.processes import ROOT, free_port
-
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="cc-daphne-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), DAPHNE_APP],
-        cwd=ROOT,
-        env={
+    server = DaphneServer(
+        {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
             "DATABASE_URL": _test_database_url(),
             "DELIVERY_KEY_PREFIX": settings.DELIVERY_KEY_PREFIX,
-        },
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        }
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        assert process.poll() is None, Path(log.name).read_text()[-3000:]
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
-                break
-        except OSError:
-            assert time.monotonic() < deadline, "daphne did not answer within 30 s"
-            time.sleep(0.2)
-    yield SimpleNamespace(url=url, process=process, log=Path(log.name))
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    server.start()
+    yield server
+    server.stop()

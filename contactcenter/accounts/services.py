@@ -30,7 +30,10 @@ def user_ensure_with_role(
     user.last_name = last_name or user.last_name
     user.is_staff = role == Role.ADMIN
     user.is_superuser = role == Role.ADMIN
-    user.set_password(password)
+    # Only when it differs: a new hash would sign out everyone holding a session (the demo
+    # seed runs at every `make run`).
+    if not user.check_password(password):
+        user.set_password(password)
     user.save()
     groups = [role_group_ensure(role)] if role else []
     user.groups.set(groups)

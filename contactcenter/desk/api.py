@@ -120,10 +120,9 @@ def state(request):
 
 @endpoint(methods=("GET",), allow=agent_or_supervisor)
 def conversation(request, sid: str):
-    detail = selectors.conversation_detail(request.user, sid)
-    if not detail["readonly"]:
-        services.conversation_mark_read(user=request.user, conversation_sid=sid)
-    return JsonResponse(detail)
+    # Reading the snapshot does not mark it read: the page resyncs every held conversation,
+    # and only opening one (POST read) means the agent saw it.
+    return JsonResponse(selectors.conversation_detail(request.user, sid))
 
 
 @endpoint(methods=("POST",), allow=agent_or_supervisor)

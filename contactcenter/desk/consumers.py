@@ -23,13 +23,15 @@ class DeskConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         self.streams: set[str] = set()
+        # Accept, then close with our code: refused during the handshake, a browser sees
+        # only 1006 and could not tell "signed out" from "network down".
+        await self.accept()
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
         if not await database_sync_to_async(selectors.is_desk_user)(user):
             await self.close(code=4403)
             return
-        await self.accept()
         streams = await database_sync_to_async(selectors.agent_streams)(user)
         await self._send({"type": "welcome", "user": user.username, "streams": streams})
 

@@ -185,7 +185,8 @@ def _queue_answered(
 
 def _queue_abandoned(workspace: Workspace, since: datetime, now: datetime) -> dict[int, int]:
     """queue id → tasks canceled in the window that no agent ever took (the customer gave up,
-    or the task expired while waiting)."""
+    or the task expired while waiting). A waiting task moved by a transfer is not abandoned:
+    its conversation went on in a new task."""
     rows = (
         Task.objects.filter(
             workspace=workspace,
@@ -195,6 +196,7 @@ def _queue_abandoned(workspace: Workspace, since: datetime, now: datetime) -> di
             ended_at__gte=since,
             ended_at__lte=now,
         )
+        .exclude(handoff__transfers__isnull=False)
         .order_by()
         .values("queue_id")
         .annotate(n=Count("id"))

@@ -20,6 +20,7 @@ SUPERVISOR_TEXT = {
     "error_generic": _("The server answered with an error ({status})."),
     "error_with_code": _("{message} (error {code})"),
     "error_stream": _("Live updates: {message}"),
+    "error_signed_out": _("Live updates stopped: you are signed out. Reload the page to sign in."),
     "dismiss": _("Dismiss"),
     "activity_changed": _("{name} is now {activity}."),
     "transferred": _("The task was transferred."),
@@ -38,7 +39,7 @@ SUPERVISOR_TEXT = {
     "available": _("Available"),
     "unavailable": _("Unavailable"),
     "activity_for": _("Activity of {name}"),
-    "held_of": _("{held} of {capacity} conversations"),
+    "held_of": _("Conversations held: {held} of {capacity}"),
     "held_channel": _("{channel}: {assigned} of {capacity}"),
     "monitor_label": _("Monitor the conversation with {name}"),
     "transfer_label": _("Transfer the task of {name}"),
@@ -92,13 +93,13 @@ SUPERVISOR_TEXT = {
     "msg_status_received": _("Received"),
     # Charts
     "chart_empty": _("No data yet"),
-    "chart_wait_summary": _("Wait-time distribution of {total} tasks: {items}."),
+    "chart_wait_summary": _("Wait-time distribution (tasks answered: {total}): {items}."),
     "chart_wait_item": _("{label}: {count}"),
     "chart_volume_summary": _(
         "Messages per hour over {hours} hours: {inbound} inbound and {outbound} outbound; "
         "busiest hour {hour} with {busiest}."
     ),
-    "chart_volume_empty": _("No messages in the last {hours} hours."),
+    "chart_volume_empty": _("Messages per hour: none in the last {hours} hours."),
     "axis_tasks": _("Tasks"),
     "axis_wait": _("Wait time"),
     "axis_messages": _("Messages"),
@@ -106,12 +107,12 @@ SUPERVISOR_TEXT = {
     "inbound": _("Inbound"),
     "outbound": _("Outbound"),
     # Analytics
-    "analytics_period": _("{start} – {end}"),
+    "analytics_period": _("{start} \u2013 {end}"),
     "analytics_empty": _("No messages in this period."),
     "analytics_loading": _("Loading…"),
-    "error_count": _("{code} × {count}"),
+    "error_count": _("{code} \u00d7 {count}"),
     "error_unknown_code": _("no code"),
-    "responded_of": _("{responded} of {recipients} recipients"),
+    "responded_of": _("Replied: {responded} of {recipients}"),
     "delivered_of": _("{delivered} of {sent}"),
 }
 

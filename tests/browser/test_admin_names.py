@@ -44,7 +44,12 @@ SPANISH = {
         "Funciones de flujo",
         "Hosts HTTP permitidos",
     ],
-    "Escritorio de agentes y consola de supervisión": ["Traspasos"],
+    "Escritorio de agentes y consola de supervisión": [
+        "Códigos de cierre",
+        "Notas privadas",
+        "Respuestas predefinidas",
+        "Traspasos",
+    ],
 }
 # What the screenshot of the bug showed: English names and Django's "singular + s".
 BROKEN = [
@@ -101,7 +106,12 @@ ENGLISH = {
         "Flow functions",
         "Flows",
     ],
-    "Agent desktop and supervisor console": ["Hand-offs"],
+    "Agent desktop and supervisor console": [
+        "Canned responses",
+        "Disposition codes",
+        "Hand-offs",
+        "Private notes",
+    ],
 }
 
 

@@ -60,10 +60,14 @@ def _run(scenario):
 
 def test_anonymous_and_roleless_users_are_refused(live_world, outsider):
     async def scenario():
-        anonymous = _socket()
-        assert await anonymous.connect() == (False, 4401)
-        roleless = await sync_to_async(_socket)(outsider)
-        assert await roleless.connect() == (False, 4403)
+        for user, code in ((None, 4401), (outsider, 4403)):
+            socket = await sync_to_async(_socket)(user)
+            connected, _ = await socket.connect()
+            assert connected  # then closed with the code, which a browser can read
+            assert await socket.receive_output(timeout=5) == {
+                "type": "websocket.close",
+                "code": code,
+            }
 
     _run(scenario)
 
@@ -277,3 +281,41 @@ def test_every_event_type_declares_json_fields():
         sid="SM1", status="failed", error_code=30007, error_message="Filtered"
     ).payload()
     assert json.loads(json.dumps(payload)) == payload
+
+
+def test_an_agents_reply_and_its_delivery_statuses_reach_the_conversation_stream(live_world):
+    from contactcenter.desk.services import agent_message_send
+    from messaging.services.messages import message_status_apply
+
+    live_world.available("agent1")
+    handoff = live_world.held_by("agent1", CUSTOMER)
+    sid = handoff.conversation.sid
+    agent = live_world.users["agent1"]
+
+    async def scenario():
+        socket, _ = await _open(agent)
+        await _subscribe(socket, events.conversation_stream(sid))
+        message = await sync_to_async(agent_message_send)(
+            user=agent, conversation_sid=sid, body="On it"
+        )
+        [created] = await _events(socket, 1)
+        assert created["event"] == "message.created"
+        assert created["data"]["message"]["author"] == "agent"
+        for status in ("sending", "sent", "failed"):
+            await sync_to_async(message_status_apply)(
+                message_id=message.pk,
+                status=status,
+                source="provider",
+                error_code=30007 if status == "failed" else None,
+            )
+        frames = await _events(socket, 3)
+        assert [(f["event"], f["data"]["status"]) for f in frames] == [
+            ("message.status", "sending"),
+            ("message.status", "sent"),
+            ("message.status", "failed"),
+        ]
+        assert frames[-1]["data"]["error_code"] == 30007
+        assert frames[-1]["data"]["error_message"]
+        await socket.disconnect()
+
+    _run(scenario)

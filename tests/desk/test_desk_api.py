@@ -67,7 +67,10 @@ def test_accept_opens_the_conversation_with_its_whole_history(world, agent):
         "ends_at": detail["conversation"]["window"]["ends_at"],
     }
     assert detail["variables"]["customer.name"] == "Ann"
-    # Reading it marked it read.
+    # Reading the snapshot is not reading the conversation; opening it (POST read) is.
+    [summary] = agent.get("/desk/api/state").json()["conversations"]
+    assert summary["unread"] == 1
+    assert _post(agent, f"/desk/api/conversations/{sid}/read").json() == {"unread": 0}
     [summary] = agent.get("/desk/api/state").json()["conversations"]
     assert summary["unread"] == 0
 
@@ -272,3 +275,6 @@ def test_a_supervisor_changes_an_agents_activity_and_reassigns_a_waiting_task(wo
     assert Task.objects.get(pk=waiting.task_id).assignment_status == "canceled"
     new = Task.objects.get(sid=moved.json()["task_sid"])
     assert Reservation.objects.get(task=new).worker.friendly_name == "agent2"
+    # The moved task is not counted as abandoned in the queue it left.
+    rows = _client(world.users["supervisor"]).get("/supervisor/api/state").json()["queues"]
+    assert sum(q["abandoned"] for q in rows) == 0
