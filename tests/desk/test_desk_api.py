@@ -278,3 +278,68 @@ def test_a_supervisor_changes_an_agents_activity_and_reassigns_a_waiting_task(wo
     # The moved task is not counted as abandoned in the queue it left.
     rows = _client(world.users["supervisor"]).get("/supervisor/api/state").json()["queues"]
     assert sum(q["abandoned"] for q in rows) == 0
+
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+def test_an_attachment_is_sent_with_a_public_unguessable_url(world, agent):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    handoff = world.held_by("agent1", CUSTOMER)
+    sid = handoff.conversation.sid
+    upload = SimpleUploadedFile("x-ray scan.png", PNG, content_type="image/png")
+    answer = agent.post(
+        f"/desk/api/conversations/{sid}/messages", {"body": "Here it is", "file": upload}
+    )
+    assert answer.status_code == 201, answer.content
+    message = Message.objects.get(sid=answer.json()["message"]["sid"])
+    [media] = message.media.all()
+    assert "/desk/attachments/" in media.url and media.url.endswith("/x-ray-scan.png")
+    path = media.url.split("testserver", 1)[1]
+    served = Client().get(path)  # providers fetch it without signing in
+    assert served.status_code == 200 and served["Content-Type"] == "image/png"
+    assert b"".join(served.streaming_content) == PNG
+    assert Client().get(path.replace(path.split("/")[-2], "0" * 32)).status_code == 404
+
+    script = SimpleUploadedFile("run.sh", b"#!/bin/sh", content_type="application/x-sh")
+    refused = agent.post(f"/desk/api/conversations/{sid}/messages", {"file": script})
+    assert refused.status_code == 400 and refused.json()["field"] == "file"
+    assert message.media.count() == 1 and Message.objects.filter(body="").count() == 0
+
+
+def test_with_the_whatsapp_window_closed_only_templates_are_sent(world, agent):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from messaging.models import Conversation
+
+    handoff = world.held_by("agent1", CUSTOMER)
+    sid = handoff.conversation.sid
+    Conversation.objects.filter(pk=handoff.conversation_id).update(
+        last_inbound_at=timezone.now() - timedelta(hours=25)
+    )
+    detail = agent.get(f"/desk/api/conversations/{sid}").json()
+    assert detail["conversation"]["window"]["applies"] is True
+    assert detail["conversation"]["window"]["open"] is False
+    [template] = [t for t in detail["templates"] if t["name"] == "Appointment reminder"]
+    assert template["placeholders"] == ["1", "2", "3"]
+
+    free_text = _post(agent, f"/desk/api/conversations/{sid}/messages", {"body": "Hello?"})
+    assert free_text.status_code == 400
+    assert free_text.json()["code"] == 63016
+    sent = _post(
+        agent,
+        f"/desk/api/conversations/{sid}/messages",
+        {
+            "content_sid": template["sid"],
+            "content_variables": {"1": "Dave", "2": "Tuesday", "3": "10:30"},
+        },
+    )
+    assert sent.status_code == 201, sent.content
+    body = sent.json()["message"]["body"]
+    assert "Dave" in body and "Tuesday" in body
