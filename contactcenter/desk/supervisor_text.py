@@ -107,10 +107,10 @@ SUPERVISOR_TEXT = {
     "inbound": _("Inbound"),
     "outbound": _("Outbound"),
     # Analytics
-    "analytics_period": _("{start} \u2013 {end}"),
+    "analytics_period": "{start} \u2013 {end}",  # the same in every language
     "analytics_empty": _("No messages in this period."),
     "analytics_loading": _("Loading…"),
-    "error_count": _("{code} \u00d7 {count}"),
+    "error_count": "{code} \u00d7 {count}",  # the same in every language
     "error_unknown_code": _("no code"),
     "responded_of": _("Replied: {responded} of {recipients}"),
     "delivered_of": _("{delivered} of {sent}"),
