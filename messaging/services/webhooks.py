@@ -384,7 +384,23 @@ def webhook_process(*, webhook_id: int) -> tuple[list[str], int]:
     return sids, new
 
 
-def inbound_pending_process(*, batch: int = 200, older_than_seconds: float = 0.0) -> int:
+def _pending_events_claim_and_process(cutoff: datetime, batch: int) -> tuple[int, int]:
+    """Claim a batch of pending events (`SKIP LOCKED`: two runs at once take different
+    events instead of one waiting on the other's unique-index inserts) and store them in
+    the claiming transaction. Returns (new messages, events claimed)."""
+    with transaction.atomic():
+        events = list(
+            InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("provider")
+            .filter(state=InboundEvent.State.PENDING, received_at__lte=cutoff)
+            .order_by("id")[:batch]
+        )
+        if not events:
+            return 0, 0
+        return inbound_events_process(events)[1], len(events)
+
+
+def inbound_pending_process(*, batch: int = 50, older_than_seconds: float = 0.0) -> int:
     """Process every pending event and unprocessed receipt, oldest first, until none is
     left (the task behind `_kick_processing`); with `older_than_seconds`, only those that
     waited that long (the sweep after a lost task). Returns how many new messages were
@@ -394,11 +410,8 @@ def inbound_pending_process(*, batch: int = 200, older_than_seconds: float = 0.0
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     total = 0
     while True:
-        events = list(
-            InboundEvent.objects.select_related("provider")
-            .filter(state=InboundEvent.State.PENDING, received_at__lte=cutoff)
-            .order_by("id")[:batch]
-        )
+        stored, claimed = _pending_events_claim_and_process(cutoff, batch)
+        total += stored
         webhook_ids = list(
             WebhookLog.objects.filter(
                 state=WebhookLog.State.ACCEPTED, processed_at__isnull=True, received_at__lte=cutoff
@@ -406,9 +419,8 @@ def inbound_pending_process(*, batch: int = 200, older_than_seconds: float = 0.0
             .order_by("id")
             .values_list("id", flat=True)[:batch]
         )
-        if not events and not webhook_ids:
+        if not claimed and not webhook_ids:
             return total
-        total += inbound_events_process(events)[1]
         for webhook_id in webhook_ids:
             webhook_process(webhook_id=webhook_id)
 

@@ -5,10 +5,11 @@ slow half (media download, forwarding to the integrator) and delivery receipts."
 import base64
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
@@ -190,6 +191,38 @@ def test_concurrent_retries_store_one_message(provider, sender):
     webhooks.inbound_pending_process()
     assert Message.objects.filter(provider_message_id="SS-RACE").count() == 1
     assert sum(WebhookLog.objects.values_list("new_messages", flat=True)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_processing_run_skips_the_events_another_run_holds(provider, sender):
+    """Two runs at once (two Celery children) take different events: the second neither
+    waits for the first nor stores its events a second time."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL")
+    for n in range(6):
+        signed(Client(), provider, body_of(id=f"SS-CLAIM-{n}"), process=False)
+    held_ids = list(InboundEvent.objects.order_by("id").values_list("id", flat=True)[:3])
+    holding, release = threading.Event(), threading.Event()
+
+    def first_run_holds_three():
+        with transaction.atomic():
+            list(InboundEvent.objects.select_for_update().filter(id__in=held_ids))
+            holding.set()
+            release.wait(10)
+        connection.close()
+
+    holder = threading.Thread(target=first_run_holds_three)
+    holder.start()
+    holding.wait(5)
+    started = time.monotonic()
+    assert webhooks.inbound_pending_process() == 3
+    assert time.monotonic() - started < 5  # did not wait for the holder
+    stored = set(Message.objects.values_list("provider_message_id", flat=True))
+    assert stored == {"SS-CLAIM-3", "SS-CLAIM-4", "SS-CLAIM-5"}
+    release.set()
+    holder.join()
+    assert webhooks.inbound_pending_process() == 3
+    assert Message.objects.count() == 6
 
 
 def test_old_raw_requests_are_purged_and_messages_stay(provider, sender, settings):
