@@ -213,7 +213,9 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             # redis-py 8's default 5 s socket timeout equals the layer's blocking-read
             # timeout, which kills idle websocket consumers (REFERENCE.md 9).
-            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            # redis-py 8's asyncio pool allows 100 connections and then raises "Too many
+            # connections": a burst to 1,000 desk sockets hit it in the bench.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None, "max_connections": 1000}],
             "prefix": "cc:asgi",
         },
     }

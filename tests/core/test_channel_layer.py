@@ -15,7 +15,9 @@ from contactcenter.core.consumers import PingConsumer
 def test_the_channel_layer_is_redis_with_no_socket_timeout():
     layer = get_channel_layer()
     assert type(layer).__name__ == "RedisChannelLayer"
-    assert settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["socket_timeout"] is None
+    host = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
+    assert host["socket_timeout"] is None
+    assert host["max_connections"] == 1000  # redis-py 8 defaults to 100
 
 
 @pytest.mark.slow

@@ -83,7 +83,9 @@ def test_no_environment_means_sqlite_and_embedded_valkey(tmp_path):
     assert config["redis"] == f"unix://{tmp_path / 'valkey.sock'}"
     assert config["broker"] == f"redis+socket://{tmp_path / 'valkey.sock'}"
     # The channels-redis pitfall: redis-py 8's 5 s timeout kills idle consumers.
-    assert config["layer"] == [{"address": config["redis"], "socket_timeout": None}]
+    assert config["layer"] == [
+        {"address": config["redis"], "socket_timeout": None, "max_connections": 1000}
+    ]
 
 
 def test_debug_is_off_unless_asked_and_then_needs_key_and_hosts(tmp_path):
