@@ -5,6 +5,7 @@ on first use, so callers need only this package.
 """
 
 import importlib
+import threading
 
 from messaging.providers.base import (
     HandshakeAnswer,
@@ -39,17 +40,24 @@ def register(kind: str):
 
 
 _loaded = False
+_load_lock = threading.Lock()
 
 
 def _load_adapters() -> None:
+    """Import every adapter once. `_loaded` is set only after the imports, under a lock:
+    set first, concurrent first requests of a fresh process found no adapter and answered
+    webhooks 404 (seen in the desk bench)."""
     global _loaded
-    _loaded = True
-    for name in _ADAPTER_MODULES:
-        try:
-            importlib.import_module(f"messaging.providers.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"messaging.providers.{name}":
-                raise
+    with _load_lock:
+        if _loaded:
+            return
+        for name in _ADAPTER_MODULES:
+            try:
+                importlib.import_module(f"messaging.providers.{name}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"messaging.providers.{name}":
+                    raise
+        _loaded = True
 
 
 def adapter_for(provider) -> ProviderAdapter:

@@ -16,26 +16,37 @@ and `worker.created` event, as `worker_create` writes them.
    to its own `agent:<worker sid>` stream and waits for `subscribed`. daphne's VmRSS is read
    from /proc before (after a warm-up of a few sockets) and after; then the sockets idle for
    BENCH_IDLE seconds (longer than the 10 s that once killed idle consumers, REFERENCE.md 9)
-   and every socket must still answer a ping.
+   and every socket must still answer a ping. Then all close at once; the channel-layer
+   group memberships left in Redis 5 s later are counted (each should have been discarded).
 2. **Webhook → frame latency.** A fresh daphne and one Celery worker (the product's default:
    prefork, 2 children; unpinned) with BENCH_AGENTS agent sockets, each subscribed to its
    agent stream and to its conversation's stream. Twilio inbound webhooks signed with
    `X-Twilio-Signature` are POSTed to `/webhooks/p/<provider sid>` from the customers of those
-   conversations (round robin over the agents) at BENCH_RATE per second for BENCH_SECONDS,
+   conversations (round robin over the agents), open loop from 32 threads on a fixed schedule
+   at BENCH_RATE per second for BENCH_SECONDS (after an unreported warm-up of 30 at 10/s),
    each body carrying a unique id. Latency = the POST's start → the `message.created` frame's
-   arrival on the socket (same clock: both sides read `time.time()` on this machine), split
-   into POST → message stored (`date_created`), stored → published (the frame's `at`) and
-   published → arrived. Lost = never arrived within 10 s of its POST; duplicates; frames whose
-   `seq` is not the previous one + 1 on their stream.
+   arrival on the socket (same clock: every process reads `time.time()` on this machine),
+   split into POST → InboundEvent written (in the request) → message stored (`date_created`,
+   Celery) → published (the frame's `at`) → arrived. Lost = not arrived within 10 s of its POST
+   (the run waits up to BENCH_DRAIN = 60 s for stragglers); duplicates; frames whose `seq` is
+   not the previous one + 1 on their stream (told apart: reordered, or seq numbers missing).
+   Also printed: CPU per message of daphne, the Celery worker, the PostgreSQL backends of the
+   bench database, Redis and the bench's own processes; Celery's task runtimes; frames
+   channels_redis dropped over capacity (its INFO log lines).
 
     .venv/bin/python tests/bench/bench_desk_sockets.py
-    BENCH_SOCKETS=1000 BENCH_SECONDS=10 .venv/bin/python tests/bench/bench_desk_sockets.py
+    BENCH_PHASES=latency BENCH_RATE=10,100 .venv/bin/python tests/bench/bench_desk_sockets.py
 
-Other knobs: BENCH_PHASES=idle,latency, BENCH_RATE=100, BENCH_SECONDS=30, BENCH_AGENTS=1000,
-BENCH_IDLE=15, BENCH_CLIENT_PROCS (default: one per 2,500 sockets), BENCH_WS_PATH=/ws/desk/
-(`/ws/ping/` checks the harness alone), BENCH_PIN=0 (no CPU pinning).
+Other knobs: BENCH_SOCKETS=1000,10000, BENCH_PHASES=idle,latency, BENCH_RATE=100 (a list:
+one round per rate), BENCH_SECONDS=30, BENCH_AGENTS=1000, BENCH_IDLE=15, BENCH_CLIENT_PROCS
+(default: one per 2,500 sockets), BENCH_WS_PATH=/ws/desk/ (`/ws/ping/` checks the harness
+alone), BENCH_PIN=0 (no CPU pinning), BENCH_KEEP_LOGS=<folder> (keep daphne's and Celery's
+logs), BENCH_PYSPY=<path to py-spy> with BENCH_PYSPY_DIR (sample daphne and the worker). One
+run at a time (a lock file in /tmp): a second run waits for the first.
 
-Prints figures; asserts only that nothing was lost, duplicated or out of order.
+Prints figures; fails (exit 1) only on correctness: a frame that never arrived, a duplicate, a
+seq gap or reorder, a webhook refused, a socket closed or not answering, memberships left
+behind. Frames later than 10 s are counted and printed as lost, without failing the run.
 """
 
 import contextlib
@@ -1297,7 +1308,7 @@ def latency_run(tmp: Path, world_data: dict, run_id: str) -> list[str]:
                 stored.append((created - r["sent"]) * 1000)
                 published.append((at - created) * 1000)
                 delivered.append((arrived - at) * 1000)
-        lost_total += never + late
+        lost_total += never  # late ones are a figure (printed), not a failure
         count = len(plan)
         print(
             f"  {count} webhooks scheduled at {rate:g}/s for {seconds:g} s: sent in "
@@ -1351,7 +1362,7 @@ def latency_run(tmp: Path, world_data: dict, run_id: str) -> list[str]:
     print(f"    group_send dropped over capacity (channels_redis INFO lines): {dropped}")
     keep_logs(daphne_log, worker_log)
     if lost_total:
-        problems.append(f"latency: {lost_total} frames lost")
+        problems.append(f"latency: {lost_total} frames never arrived")
     if duplicates:
         problems.append(f"latency: {duplicates} duplicate frames")
     if out_of_order:
