@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Union
 
 from asgiref.sync import SyncToAsync, async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers, get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
@@ -268,7 +268,9 @@ def _send(batch: list[tuple[str, LiveEvent, str | None]]) -> None:
 
 
 _loop_lock = threading.Lock()
-_publisher: tuple[int, asyncio.AbstractEventLoop] | None = None
+# (pid, loop, layer): the loop thread has a channel layer of its own, so that its Redis
+# connections never mix with those of the process's shared layer used by other loops.
+_publisher: tuple[int, asyncio.AbstractEventLoop, Any] | None = None
 
 
 def _run_on_a_loop(function, *args) -> None:
@@ -277,9 +279,10 @@ def _run_on_a_loop(function, *args) -> None:
     per process: `async_to_sync` there would make a new loop, so a new Redis connection,
     for every publish (~15 ms each in the bench)."""
     if _in_sync_to_async_thread():
-        async_to_sync(function)(*args)
+        async_to_sync(function)(get_channel_layer(), *args)
         return
-    future = asyncio.run_coroutine_threadsafe(function(*args), _publisher_loop())
+    loop, layer = _publisher_loop()
+    future = asyncio.run_coroutine_threadsafe(function(layer, *args), loop)
     future.result(timeout=10)
 
 
@@ -295,15 +298,15 @@ def _in_sync_to_async_thread() -> bool:
     return loop is not None and pid == os.getpid()
 
 
-def _publisher_loop() -> asyncio.AbstractEventLoop:
+def _publisher_loop() -> tuple[asyncio.AbstractEventLoop, Any]:
     global _publisher
     pid = os.getpid()
     with _loop_lock:
         if _publisher is None or _publisher[0] != pid:  # a forked child starts its own
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="desk-events", daemon=True).start()
-            _publisher = (pid, loop)
-        return _publisher[1]
+            _publisher = (pid, loop, channel_layers.make_backend(DEFAULT_CHANNEL_LAYER))
+        return _publisher[1], _publisher[2]
 
 
 def _group_message(stream: str, live_event: LiveEvent, revoke: str | None) -> dict[str, Any]:
@@ -313,8 +316,7 @@ def _group_message(stream: str, live_event: LiveEvent, revoke: str | None) -> di
     return message
 
 
-async def _group_send_all(messages: list[tuple[str, dict[str, Any]]]) -> None:
-    layer = get_channel_layer()
+async def _group_send_all(layer, messages: list[tuple[str, dict[str, Any]]]) -> None:
     for group, message in messages:  # in order: frames of one stream keep their sequence
         await layer.group_send(group, message)
 
